@@ -1,0 +1,59 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConfigError } from './errors.ts';
+
+/**
+ * The only place AWS clients are built. Locally the endpoints point at loopback services through
+ * the SDK's own variables (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL_DYNAMODB); in AWS they are unset.
+ */
+export interface AwsContext {
+  s3: S3Client;
+  dynamo: DynamoDBDocumentClient;
+  bucket: string;
+  table: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value)
+    throw new ConfigError(
+      `${name} must be set (the ${name === 'BUCKET_NAME' ? 'S3 bucket' : 'DynamoDB table'} to use)`,
+    );
+  return value;
+}
+
+export function createAwsContext(env: Env = process.env): AwsContext {
+  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1';
+  const s3Endpoint = env.AWS_ENDPOINT_URL_S3;
+  const dynamoEndpoint = env.AWS_ENDPOINT_URL_DYNAMODB;
+  // Explicit credentials only when the given env has them (tests wire several stacks per process).
+  const credentials =
+    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          accessKeyId: env.AWS_ACCESS_KEY_ID,
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+          ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }),
+        }
+      : undefined;
+  const s3 = new S3Client({
+    region,
+    credentials,
+    ...(s3Endpoint && { endpoint: s3Endpoint, forcePathStyle: true }),
+  });
+  const dynamo = DynamoDBDocumentClient.from(
+    new DynamoDBClient({ region, credentials, ...(dynamoEndpoint && { endpoint: dynamoEndpoint }) }),
+    { marshallOptions: { removeUndefinedValues: true } },
+  );
+  return { s3, dynamo, bucket: required(env, 'BUCKET_NAME'), table: required(env, 'TABLE_NAME') };
+}
+
+let cached: AwsContext | undefined;
+
+/** Lambda handlers reuse one context per container, as AWS recommends for SDK clients. */
+export function awsContext(): AwsContext {
+  cached ??= createAwsContext();
+  return cached;
+}

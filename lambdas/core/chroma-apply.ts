@@ -1,0 +1,141 @@
+import type { Collection } from 'chromadb';
+import { BadInputError, SnapshotValidationError } from './errors.ts';
+import type { Metadata, RecordOp } from './records.ts';
+
+/**
+ * Applies id-sorted record ops to a Chroma collection in batches, counting what actually changed
+ * so the snapshot can be validated afterwards (count before + inserted - deleted = count after).
+ */
+export interface ApplyStats {
+  inserted: number;
+  replaced: number;
+  deleted: number;
+  updated: number;
+  /** updates and deletes naming ids the snapshot does not have: reported, never silently dropped. */
+  missingIds: string[];
+  dimension: number | null;
+  probe?: { id: string; embedding: number[] };
+}
+
+export const CHROMA_BATCH = 1000;
+
+export function emptyStats(dimension: number | null): ApplyStats {
+  return { inserted: 0, replaced: 0, deleted: 0, updated: 0, missingIds: [], dimension };
+}
+
+export async function applyOps(
+  collection: Collection,
+  ops: AsyncIterable<RecordOp>,
+  dimension: number | null,
+  stats: ApplyStats = emptyStats(dimension),
+): Promise<ApplyStats> {
+  let batch: RecordOp[] = [];
+  for await (const op of ops) {
+    if (op.op === 'upsert') {
+      stats.dimension ??= op.embedding.length;
+      if (op.embedding.length !== stats.dimension) {
+        throw new BadInputError(
+          `record "${op.id}" has dimension ${op.embedding.length}, but collection "${collection.name}" has dimension ${stats.dimension}`,
+        );
+      }
+    }
+    batch.push(op);
+    if (batch.length >= CHROMA_BATCH) {
+      await applyBatch(collection, batch, stats);
+      batch = [];
+    }
+  }
+  if (batch.length > 0) await applyBatch(collection, batch, stats);
+  return stats;
+}
+
+async function applyBatch(collection: Collection, batch: RecordOp[], stats: ApplyStats): Promise<void> {
+  const existing = await collection.get({
+    ids: batch.map((op) => op.id),
+    include: ['metadatas', 'documents'],
+  });
+  const current = new Map<string, { metadata: Metadata | null; document: string | null }>();
+  existing.ids.forEach((id, index) => {
+    current.set(id, {
+      metadata: (existing.metadatas[index] as Metadata | null) ?? null,
+      document: existing.documents[index] ?? null,
+    });
+  });
+
+  const upserts = batch.filter((op) => op.op === 'upsert');
+  if (upserts.length > 0) {
+    const hasDocuments = upserts.some((op) => op.document !== undefined);
+    const hasMetadata = upserts.some((op) => op.metadata && Object.keys(op.metadata).length > 0);
+    await collection.upsert({
+      ids: upserts.map((op) => op.id),
+      embeddings: upserts.map((op) => Array.from(op.embedding)),
+      ...(hasDocuments && { documents: upserts.map((op) => op.document ?? null) as string[] }),
+      ...(hasMetadata && { metadatas: upserts.map((op) => nonEmpty(op.metadata)) as Metadata[] }),
+    });
+    for (const op of upserts) {
+      if (current.has(op.id)) stats.replaced++;
+      else stats.inserted++;
+    }
+    const last = upserts[upserts.length - 1]!;
+    stats.probe = { id: last.id, embedding: Array.from(last.embedding) };
+  }
+
+  const deletes = batch.filter((op) => op.op === 'delete');
+  const presentDeletes = deletes.filter((op) => current.has(op.id)).map((op) => op.id);
+  if (presentDeletes.length > 0) await collection.delete({ ids: presentDeletes });
+  stats.deleted += presentDeletes.length;
+  // Deleting an id that is already gone is idempotent for batch runs, so it is not an error.
+
+  const updates = batch.filter((op) => op.op === 'update');
+  const presentUpdates = updates.filter((op) => current.has(op.id));
+  for (const op of updates) if (!current.has(op.id)) stats.missingIds.push(op.id);
+  if (presentUpdates.length > 0) {
+    await collection.update({
+      ids: presentUpdates.map((op) => op.id),
+      metadatas: presentUpdates.map((op) =>
+        nonEmpty({ ...(current.get(op.id)?.metadata ?? {}), ...(op.op === 'update' ? op.metadata : {}) }),
+      ) as Metadata[],
+      documents: presentUpdates.map(
+        (op) => (op.op === 'update' ? op.document : undefined) ?? current.get(op.id)?.document ?? null,
+      ) as string[],
+    });
+    stats.updated += presentUpdates.length;
+  }
+}
+
+/** Chroma rejects an empty metadata object but accepts null ("no metadata"). */
+function nonEmpty(metadata: Metadata | undefined): Metadata | null {
+  return metadata && Object.keys(metadata).length > 0 ? metadata : null;
+}
+
+/**
+ * The checks a snapshot must pass before it may be published: the exact expected count, and a
+ * nearest-neighbour probe that finds the last written record at distance ~0.
+ */
+export async function validateCollection(
+  collection: Collection,
+  countBefore: number,
+  stats: ApplyStats,
+): Promise<number> {
+  const count = await collection.count();
+  const expected = countBefore + stats.inserted - stats.deleted;
+  if (count !== expected) {
+    throw new SnapshotValidationError(
+      `collection "${collection.name}" holds ${count} records after the merge, expected ${expected} (${countBefore} + ${stats.inserted} new - ${stats.deleted} deleted)`,
+    );
+  }
+  if (stats.probe) {
+    const result = await collection.query({
+      queryEmbeddings: [stats.probe.embedding],
+      nResults: 1,
+      include: ['distances'],
+    });
+    const distance = result.distances[0]?.[0];
+    if (distance === undefined || distance === null || distance > 1e-3) {
+      throw new SnapshotValidationError(
+        `probe query for "${stats.probe.id}" in "${collection.name}" found ${result.ids[0]?.[0] ?? 'nothing'} at distance ${distance}`,
+      );
+    }
+  }
+  return count;
+}

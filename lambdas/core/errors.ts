@@ -1,0 +1,41 @@
+/**
+ * Named error classes. Step Functions Retry/Catch match on `error.name`, so every class sets it:
+ * transient ones (LockBusyError, CasConflictError, LeaseLostError) are retried by the workflow,
+ * BadInputError and ConfigError never are.
+ */
+export class EmbedflowError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Input that can never succeed as given: a malformed line, a wrong dimension, an empty run. */
+export class BadInputError extends EmbedflowError {}
+
+/** An environment variable or flag with a value outside what is accepted. */
+export class ConfigError extends EmbedflowError {}
+
+/** The collection lock stayed held by someone else for the whole wait. */
+export class LockBusyError extends EmbedflowError {}
+
+/** The pointer moved on every attempt: MAX_CAS_RETRIES rebases were not enough. Retryable. */
+export class CasConflictError extends EmbedflowError {}
+
+/** A holder's lease was taken over by another owner; it must stop and never write the lock again. */
+export class LeaseLostError extends EmbedflowError {}
+
+/** A freshly built snapshot failed its checks (count, dimension, probe query): nothing is published. */
+export class SnapshotValidationError extends EmbedflowError {}
+
+/** A snapshot or segment named by the pointer or a manifest is missing or unreadable. */
+export class StorageError extends EmbedflowError {}
+
+export function isConditionalCheckFailed(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+export function describeError(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: 'Error', message: String(error) };
+}

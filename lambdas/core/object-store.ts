@@ -1,0 +1,98 @@
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { StorageError } from './errors.ts';
+
+/** Thin helpers over S3 that the rest of core shares: one bucket, keys in, bytes or streams out. */
+export class ObjectStore {
+  constructor(
+    readonly s3: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: JSON.stringify(value),
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  async getJson<T>(key: string): Promise<T> {
+    return JSON.parse(await this.getText(key)) as T;
+  }
+
+  async getText(key: string): Promise<string> {
+    const body = await this.getStream(key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    try {
+      const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return response.Body as Readable;
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey') {
+        throw new StorageError(`s3://${this.bucket}/${key} does not exist`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** Multipart for anything large: snapshots can be gigabytes. */
+  async uploadStream(
+    key: string,
+    body: Readable | Buffer,
+    contentType = 'application/octet-stream',
+  ): Promise<void> {
+    await new Upload({
+      client: this.s3,
+      params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType },
+      queueSize: 4,
+      partSize: 8 * 1024 * 1024,
+    }).done();
+  }
+
+  async uploadFile(key: string, path: string): Promise<void> {
+    await this.uploadStream(key, createReadStream(path));
+  }
+
+  /** Every key under a prefix, in key order, following continuation tokens. */
+  async listKeys(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys.sort();
+  }
+
+  async deleteKeys(keys: string[]): Promise<number> {
+    for (let start = 0; start < keys.length; start += 1000) {
+      const batch = keys.slice(start, start + 1000);
+      await this.s3.send(
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+    }
+    return keys.length;
+  }
+}

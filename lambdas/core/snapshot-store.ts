@@ -1,0 +1,116 @@
+import { randomUUID } from 'node:crypto';
+import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { StorageError } from './errors.ts';
+import type { ObjectStore } from './object-store.ts';
+import type { Pointer } from './pointer.ts';
+
+/**
+ * Snapshots are Chroma persist directories packed as tar at immutable versioned keys. Reads go
+ * through a cache directory keyed by version (EFS in AWS, a directory locally): a hit skips the
+ * download, and a cached version is never modified, only copied into a private working directory.
+ */
+export const SNAPSHOT_PREFIX = 'snapshots/';
+
+export function snapshotKey(collection: string, version: number, runId: string): string {
+  return `${SNAPSHOT_PREFIX}${collection}/v${String(version).padStart(8, '0')}-${runId}.tar`;
+}
+
+export function parseSnapshotKey(key: string): { collection: string; version: number; runId: string } | null {
+  const match = /^snapshots\/(.+)\/v(\d{8,})-(.+)\.tar$/.exec(key);
+  if (!match) return null;
+  return { collection: match[1]!, version: Number(match[2]), runId: match[3]! };
+}
+
+export interface MaterializeResult {
+  path: string;
+  cacheHit: boolean;
+}
+
+export class SnapshotStore {
+  constructor(
+    readonly objects: ObjectStore,
+    readonly cacheDir: string,
+  ) {}
+
+  /** Packs `dir` and uploads it to `key` (multipart). The directory must not be open in a server. */
+  async upload(dir: string, key: string): Promise<void> {
+    const packed = tar.c({ cwd: dir, portable: true }, await readdir(dir));
+    await this.objects.uploadStream(key, Readable.from(packed));
+  }
+
+  /** A private, writable copy of the pointer's snapshot (an empty directory for version 0). */
+  async checkout(pointer: Pointer, workRoot: string): Promise<{ path: string; cacheHit: boolean }> {
+    const path = join(workRoot, `work-${pointer.collection}-${randomUUID()}`);
+    if (!pointer.snapshotKey) {
+      await mkdir(path, { recursive: true });
+      return { path, cacheHit: false };
+    }
+    const cached = await this.materialize(pointer.snapshotKey);
+    try {
+      await cp(cached.path, path, { recursive: true });
+    } catch (error) {
+      // A concurrent publish pruned this version from the cache: it is no longer the head.
+      throw new StorageError(`cached snapshot ${pointer.snapshotKey} vanished while copying`, {
+        cause: error,
+      });
+    }
+    return { path, cacheHit: cached.cacheHit };
+  }
+
+  /** The unpacked snapshot in the cache; downloads into a temp dir and renames so readers never see half. */
+  async materialize(key: string): Promise<MaterializeResult> {
+    const path = join(this.cacheDir, key.replace(/\.tar$/, ''));
+    if (await exists(path)) return { path, cacheHit: true };
+    const partial = `${path}.partial-${randomUUID()}`;
+    await mkdir(partial, { recursive: true });
+    try {
+      const body = await this.objects.getStream(key);
+      await pipeline(body, tar.x({ cwd: partial }));
+      try {
+        await rename(partial, path);
+      } catch (error) {
+        // Another process cached the same immutable version first: theirs is identical.
+        if (!(await exists(path))) throw error;
+        await rm(partial, { recursive: true, force: true });
+      }
+    } catch (error) {
+      await rm(partial, { recursive: true, force: true });
+      throw error;
+    }
+    return { path, cacheHit: false };
+  }
+
+  /** Drops cached versions of a collection that are no longer retained. */
+  async pruneCache(collection: string, keep: string[]): Promise<void> {
+    const dir = join(this.cacheDir, SNAPSHOT_PREFIX, collection);
+    const kept = new Set(keep.map((key) => key.slice(key.lastIndexOf('/') + 1).replace(/\.tar$/, '')));
+    let entries: string[] = [];
+    try {
+      entries = await readdir(dir);
+    } catch {
+      return;
+    }
+    await Promise.all(
+      entries
+        .filter((entry) => !entry.includes('.partial-') && !kept.has(entry))
+        .map((entry) => rm(join(dir, entry), { recursive: true, force: true })),
+    );
+  }
+
+  async listKeys(collection: string): Promise<string[]> {
+    return this.objects.listKeys(`${SNAPSHOT_PREFIX}${collection}/`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,101 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { opsChange } from '../../lambdas/core/changes.ts';
+import { startChroma } from '../../lambdas/core/chroma-server.ts';
+import { BadInputError } from '../../lambdas/core/errors.ts';
+import { publish } from '../../lambdas/core/publish.ts';
+import { publishDeps } from '../../lambdas/core/runtime.ts';
+import { openCollection } from '../../lambdas/core/snapshot-builder.ts';
+import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
+import { makeUpserts } from '../helpers/records.ts';
+
+const DIM = 16;
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('publish protocol', () => {
+  it('publishes a first version, then applies a later run on top of it', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    const first = await publish(
+      publishDeps(rt),
+      collection,
+      opsChange('run-1', makeUpserts('a', 50, DIM, 1)),
+    );
+    expect(first).toMatchObject({
+      status: 'published',
+      previousVersion: 0,
+      snapshotVersion: 1,
+      recordCount: 50,
+    });
+    const second = await publish(
+      publishDeps(rt),
+      collection,
+      opsChange('run-2', [...makeUpserts('b', 20, DIM, 2), { op: 'delete', id: 'a-00000' }]),
+    );
+    expect(second).toMatchObject({
+      status: 'published',
+      previousVersion: 1,
+      snapshotVersion: 2,
+      recordCount: 69,
+    });
+    expect(second.lockHoldMs).toBeGreaterThan(0);
+    expect(second.casRetries).toBe(0);
+    const pointer = await rt.pointers.read(collection);
+    expect(pointer.history.map((entry) => entry.version)).toEqual([2, 1]);
+  });
+
+  it('treats re-publishing an applied run id as a no-op', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    await publish(publishDeps(rt), collection, opsChange('run-x', makeUpserts('a', 10, DIM)));
+    const keysBefore = await rt.snapshots.listKeys(collection);
+    const again = await publish(publishDeps(rt), collection, opsChange('run-x', makeUpserts('zzz', 10, DIM)));
+    expect(again).toMatchObject({ status: 'already-applied', snapshotVersion: 1, recordCount: 10 });
+    expect(await rt.snapshots.listKeys(collection)).toEqual(keysBefore);
+  });
+
+  it('rejects a record whose dimension differs from the collection and leaves the pointer as it was', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('lines');
+    await publish(publishDeps(rt), collection, opsChange('ok', makeUpserts('a', 5, DIM)));
+    const before = await rt.pointers.read(collection);
+    await expect(
+      publish(publishDeps(rt), collection, opsChange('bad', makeUpserts('b', 5, DIM + 1))),
+    ).rejects.toThrow(BadInputError);
+    expect(await rt.pointers.read(collection)).toEqual(before);
+    expect(await rt.snapshots.listKeys(collection)).toEqual([before.snapshotKey]);
+  });
+
+  it('writes a snapshot that stock Chroma opens with the expected count and nearest neighbour', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    const records = makeUpserts('doc', 200, DIM, 7);
+    const published = await publish(publishDeps(rt), collection, opsChange('run-open', records));
+    const dir = await mkdtemp(join(tmpdir(), 'embedflow-open-'));
+    try {
+      const cached = await rt.snapshots.materialize(published.snapshotKey!);
+      const server = await startChroma(cached.path);
+      try {
+        const opened = await openCollection(server, collection);
+        expect(await opened.count()).toBe(200);
+        const probe = records[123]!;
+        if (probe.op !== 'upsert') throw new Error('expected an upsert');
+        const result = await opened.query({ queryEmbeddings: [Array.from(probe.embedding)], nResults: 3 });
+        expect(result.ids[0]?.[0]).toBe(probe.id);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Integration tests start real servers (Chroma is a native child process): two cores, keep it to two files at once.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+});
