@@ -1,0 +1,171 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { opsChange } from '../../lambdas/core/changes.ts';
+import { startChroma } from '../../lambdas/core/chroma-server.ts';
+import { LeaseLock, lockId } from '../../lambdas/core/lock.ts';
+import { publish } from '../../lambdas/core/publish.ts';
+import { publishDeps, type Runtime } from '../../lambdas/core/runtime.ts';
+import { openCollection } from '../../lambdas/core/snapshot-builder.ts';
+import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
+import { makeUpserts } from '../helpers/records.ts';
+
+const DIM = 8;
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/** Makes a lease look expired, as if its holder had paused (GC, network) past its lease. */
+async function expireLease(rt: Runtime, collection: string) {
+  await rt.aws.dynamo.send(
+    new UpdateCommand({
+      TableName: rt.aws.table,
+      Key: { pk: lockId(collection) },
+      UpdateExpression: 'SET expiresAt = :past',
+      ExpressionAttributeValues: { ':past': 1 },
+    }),
+  );
+}
+
+async function countAndIds(rt: Runtime, collection: string) {
+  const pointer = await rt.pointers.read(collection);
+  const cached = await rt.snapshots.materialize(pointer.snapshotKey!);
+  const server = await startChroma(cached.path);
+  try {
+    const opened = await openCollection(server, collection);
+    return { count: await opened.count(), ids: new Set((await opened.get({ include: [] })).ids) };
+  } finally {
+    await server.stop();
+  }
+}
+
+describe.each(['two-phase', 'single-phase'] as const)('%s: concurrent publishers', (strategy) => {
+  it('8 publishers adding disjoint ids all succeed and lose nothing; versions have no gap or duplicate', async () => {
+    const rt = stack.runtime({ LOCK_STRATEGY: strategy, MAX_CAS_RETRIES: '10', LOCK_WAIT_SECONDS: '120' });
+    const collection = uniqueCollection('words');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, index) =>
+        publish(
+          publishDeps(rt),
+          collection,
+          opsChange(`run-${index}`, makeUpserts(`p${index}`, 25, DIM, index)),
+        ),
+      ),
+    );
+    expect(results.every((result) => result.status === 'published')).toBe(true);
+    expect(results.map((result) => result.snapshotVersion).sort((a, b) => a - b)).toEqual([
+      1, 2, 3, 4, 5, 6, 7, 8,
+    ]);
+    for (const result of results) expect(result.previousVersion).toBe(result.snapshotVersion - 1);
+
+    const { count, ids } = await countAndIds(rt, collection);
+    expect(count).toBe(200);
+    for (let index = 0; index < 8; index++) expect(ids.has(`p${index}-00024`)).toBe(true);
+    const pointer = await rt.pointers.read(collection);
+    expect(pointer).toMatchObject({ version: 8, recordCount: 200 });
+    if (strategy === 'two-phase') {
+      expect(results.reduce((sum, result) => sum + result.casRetries, 0)).toBeGreaterThan(0);
+    } else {
+      expect(results.reduce((sum, result) => sum + result.casRetries, 0)).toBe(0);
+    }
+  });
+});
+
+describe('fencing and leases', () => {
+  it('a holder whose lease expired cannot overwrite a newer pointer: its swap fails and it rebases', async () => {
+    const rt = stack.runtime({ MAX_CAS_RETRIES: '3' });
+    const collection = uniqueCollection('lines');
+    await publish(publishDeps(rt), collection, opsChange('seed', makeUpserts('seed', 3, DIM)));
+
+    let paused = false;
+    const stale = publish(
+      publishDeps(rt, {
+        faults: async (point) => {
+          if (point !== 'holding-lock' || paused) return;
+          paused = true;
+          // Stale holder: its lease runs out while it sits between re-read and swap; another publishes.
+          await expireLease(rt, collection);
+          const other = await publish(
+            publishDeps(rt),
+            collection,
+            opsChange('newer', makeUpserts('newer', 4, DIM)),
+          );
+          expect(other.snapshotVersion).toBe(2);
+        },
+      }),
+      collection,
+      opsChange('stale', makeUpserts('stale', 5, DIM)),
+    );
+    const result = await stale;
+    expect(paused).toBe(true);
+    expect(result).toMatchObject({
+      status: 'published',
+      previousVersion: 2,
+      snapshotVersion: 3,
+      casRetries: 1,
+    });
+    const { count, ids } = await countAndIds(rt, collection);
+    expect(count).toBe(12);
+    expect(ids.has('newer-00003') && ids.has('stale-00004') && ids.has('seed-00002')).toBe(true);
+  });
+
+  it('the pointer swap refuses a stale version even without any lock', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    await publish(publishDeps(rt), collection, opsChange('a', makeUpserts('a', 2, DIM)));
+    await publish(publishDeps(rt), collection, opsChange('b', makeUpserts('b', 2, DIM)));
+    const head = await rt.pointers.read(collection);
+    const stale = { ...head, version: 2, snapshotKey: 'snapshots/x/forged.tar', fence: head.fence + 100 };
+    expect(await rt.pointers.swap(1, stale)).toBe(false);
+    const lowerFence = { ...head, version: 3, fence: head.fence - 1 };
+    expect(await rt.pointers.swap(2, lowerFence)).toBe(false);
+    expect(await rt.pointers.read(collection)).toEqual(head);
+  });
+
+  it('a heartbeat from a holder whose lease was taken over fails, stops it, and never rewrites the new lock', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    const options = { leaseSeconds: 30, heartbeatSeconds: 0.05, waitSeconds: 1 };
+    const first = await new LeaseLock(rt.aws.dynamo, rt.aws.table, options).acquire(collection);
+    await expireLease(rt, collection);
+    const second = await new LeaseLock(rt.aws.dynamo, rt.aws.table, {
+      ...options,
+      heartbeatSeconds: 60,
+    }).acquire(collection);
+    expect(second.fence).toBeGreaterThan(first.fence);
+    const before = (await rt.lock.list()).find((lock) => lock.collection === collection);
+
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(first.lost).toBe(true);
+    expect(() => first.assertHeld()).toThrow(/taken over/);
+    await first.release();
+
+    const after = (await rt.lock.list()).find((lock) => lock.collection === collection);
+    expect(after?.owner).toBe(second.owner);
+    expect(after?.fence).toBe(second.fence);
+    expect(after?.remainingMs).toBeGreaterThan(0);
+    expect(before?.owner).toBe(second.owner);
+    await second.release();
+    expect((await rt.lock.list()).find((lock) => lock.collection === collection)).toBeUndefined();
+  });
+
+  it('a busy lock makes acquire give up with LockBusyError after the wait, counting collisions', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    const lock = new LeaseLock(rt.aws.dynamo, rt.aws.table, {
+      leaseSeconds: 30,
+      heartbeatSeconds: 10,
+      waitSeconds: 0.3,
+    });
+    const held = await lock.acquire(collection);
+    await expect(lock.acquire(collection)).rejects.toMatchObject({ name: 'LockBusyError' });
+    await held.release();
+    const again = await lock.acquire(collection);
+    expect(again.collisions).toBe(0);
+    await again.release();
+  });
+});
