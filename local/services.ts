@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -50,6 +51,8 @@ export interface StartOptions {
 export async function startLocalServices(options: StartOptions): Promise<LocalServices> {
   const dataDir = options.dataDir;
   await mkdir(dataDir, { recursive: true });
+  // A detached stack outlives our pipes: its diagnostics go to a log file in the data directory.
+  const stderr = options.detached ? openSync(join(dataDir, 'services.log'), 'a') : 'pipe';
   const child = spawn(
     process.execPath,
     [
@@ -61,7 +64,7 @@ export async function startLocalServices(options: StartOptions): Promise<LocalSe
       LOCAL_BUCKET,
     ],
     {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', stderr],
       detached: options.detached ?? false,
       env: { ...process.env, ...(options.detached ? {} : { EMBEDFLOW_PARENT_PID: String(process.pid) }) },
     },
@@ -72,7 +75,7 @@ export async function startLocalServices(options: StartOptions): Promise<LocalSe
   if (options.detached) {
     child.unref();
     child.stdout?.destroy();
-    child.stderr?.destroy();
+    closeSync(stderr as number);
   }
   return {
     dataDir,

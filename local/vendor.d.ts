@@ -24,3 +24,12 @@ declare module 's3rver' {
     close(): Promise<void>;
   }
 }
+
+declare module 'asl-validator' {
+  function validator(definition: unknown): {
+    isValid: boolean;
+    errors: unknown[];
+    errorsText(separator?: string): string;
+  };
+  export = validator;
+}

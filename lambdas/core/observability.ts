@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
@@ -40,3 +41,6 @@ export function recordMetrics(values: Partial<Record<MetricName, number>>): void
   }
   metrics.publishStoredMetrics();
 }
+
+/** In-process progress (the local CLI listens; in Lambda nobody does): publish phases per collection. */
+export const progress = new EventEmitter<{ 'publish-phase': [{ collection: string; phase: string }] }>();

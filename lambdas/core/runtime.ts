@@ -51,6 +51,11 @@ export function runtime(): Runtime {
   return cached;
 }
 
+/** Forgets the cached runtime so the next call re-reads the environment (tests, the local runner). */
+export function resetRuntime(): void {
+  cached = undefined;
+}
+
 export function publishDeps(rt: Runtime, extra: Partial<PublishDeps> = {}): PublishDeps {
   return {
     pointers: rt.pointers,

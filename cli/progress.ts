@@ -1,0 +1,112 @@
+import cliProgress from 'cli-progress';
+import { progress as coreProgress } from '../lambdas/core/observability.ts';
+import type { HistoryEvent } from '../local/asl-runner.ts';
+
+/**
+ * Progress of a run on stderr, driven by the execution's history events: chunks done/total per
+ * collection, intermediate merges, and the final merge's publish phase. Bars on a terminal, plain
+ * lines otherwise (CI logs).
+ */
+interface CollectionProgress {
+  chunks: number;
+  chunksDone: number;
+  merges: number;
+  phase: string;
+}
+
+export class RunProgress {
+  private readonly collections = new Map<string, CollectionProgress>();
+  private readonly bars = new Map<string, cliProgress.SingleBar>();
+  private readonly multibar?: cliProgress.MultiBar;
+  private readonly onPhase = ({ collection, phase }: { collection: string; phase: string }) =>
+    this.update(collection, { phase: `final merge: ${phase}` });
+
+  constructor(private readonly enabled = true) {
+    if (enabled && process.stderr.isTTY) {
+      this.multibar = new cliProgress.MultiBar(
+        {
+          stream: process.stderr,
+          format: '{collection} |{bar}| {value}/{total} chunks | {phase}',
+          hideCursor: true,
+          clearOnComplete: false,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+    }
+    coreProgress.on('publish-phase', this.onPhase);
+  }
+
+  message(text: string): void {
+    if (!this.enabled) return;
+    if (this.multibar) this.multibar.log(`${text}\n`);
+    else process.stderr.write(`${text}\n`);
+  }
+
+  handle(event: HistoryEvent): void {
+    const input = (event.input ?? {}) as Record<string, unknown>;
+    const output = (event.output ?? {}) as Record<string, unknown>;
+    if (event.stateName === 'SplitIntoChunks' && event.type === 'TaskStateExited') {
+      const name = String(output.collection);
+      this.collections.set(name, {
+        chunks: Number(output.chunkCount),
+        chunksDone: 0,
+        merges: 0,
+        phase: 'chunks',
+      });
+      this.message(`${name}: ${output.deltas} deltas in ${output.chunkCount} chunks of ${output.chunkSize}`);
+      this.render(name);
+    } else if (event.stateName === 'ProcessChunk' && event.type === 'TaskStateExited') {
+      const name = collectionOfSegment(output.segmentKey);
+      const state = name ? this.collections.get(name) : undefined;
+      if (name && state) this.update(name, { chunksDone: state.chunksDone + 1 });
+    } else if (event.stateName === 'MergeGroup' && event.type === 'TaskStateExited') {
+      const name = collectionOfSegment(output.segmentKey);
+      const state = name ? this.collections.get(name) : undefined;
+      if (name && state) this.update(name, { merges: state.merges + 1, phase: `merges ${state.merges + 1}` });
+    } else if (event.stateName === 'FinalMerge' && event.type === 'TaskStateEntered') {
+      this.update(String(input.collection), { phase: 'final merge' });
+    } else if (event.stateName === 'FinalMerge' && event.type === 'TaskStateExited') {
+      const summary = output.summary as Record<string, unknown> | undefined;
+      const name = String(output.collection);
+      this.update(name, { phase: `published v${summary?.snapshotVersion}` });
+      this.message(
+        `${name}: published version ${summary?.snapshotVersion} (${summary?.recordCount} records, lock held ${summary?.lockHoldMs} ms)`,
+      );
+    } else if (event.type === 'ExecutionFailed' || event.type === 'TaskFailed') {
+      if (event.error)
+        this.message(`${event.stateName ?? 'execution'} failed: ${event.error}: ${event.cause ?? ''}`);
+    }
+  }
+
+  private update(name: string, change: Partial<CollectionProgress>): void {
+    const state = this.collections.get(name);
+    if (!state) return;
+    const before = state.phase;
+    Object.assign(state, change);
+    this.render(name, before !== state.phase || change.chunksDone !== undefined);
+  }
+
+  private render(name: string, changed = true): void {
+    const state = this.collections.get(name)!;
+    if (!this.enabled) return;
+    if (this.multibar) {
+      let bar = this.bars.get(name);
+      if (!bar) {
+        bar = this.multibar.create(state.chunks, 0, { collection: name.padEnd(8), phase: state.phase });
+        this.bars.set(name, bar);
+      }
+      bar.update(state.chunksDone, { phase: state.phase });
+    } else if (changed) {
+      process.stderr.write(`${name}: chunks ${state.chunksDone}/${state.chunks} | ${state.phase}\n`);
+    }
+  }
+
+  stop(): void {
+    coreProgress.off('publish-phase', this.onPhase);
+    this.multibar?.stop();
+  }
+}
+
+function collectionOfSegment(key: unknown): string | undefined {
+  return typeof key === 'string' ? /^runs\/[^/]+\/([^/]+)\/segments\//.exec(key)?.[1] : undefined;
+}

@@ -1,0 +1,92 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { foldAndSort } from './changes.ts';
+import { chunkSizeFor } from './config.ts';
+import { assertHasDeltas, type DeltaRef, firstDimension, listDeltas, readDeltaFully } from './deltas.ts';
+import { validateCollectionName } from './records.ts';
+import type { CollectionInput } from './run-input.ts';
+import { manifestKey as manifestKeyFor, segmentKey } from './run-layout.ts';
+import type { Runtime } from './runtime.ts';
+import { writeSegmentFile } from './segments.ts';
+import type { ChunkTask, CollectionState, SegmentRef } from './workflow-state.ts';
+
+/** Written by SplitIntoChunks so that chunk tasks receive an index, not a list of keys. */
+export interface ChunkManifest {
+  runId: string;
+  collection: string;
+  chunkSize: number;
+  deltas: DeltaRef[];
+  /** The collection's dimension, or the run's first record's for a new collection. */
+  expectedDimension: number | null;
+}
+
+export async function splitIntoChunks(
+  rt: Runtime,
+  runId: string,
+  input: CollectionInput,
+): Promise<CollectionState> {
+  const collection = validateCollectionName(input.name);
+  const deltas = input.deltaPrefix
+    ? await listDeltas(rt.objects, input.deltaPrefix)
+    : [...new Set(input.deltas!)].sort().map((key) => ({ key, label: key }));
+  assertHasDeltas(
+    deltas,
+    input.deltaPrefix ? `s3://${rt.objects.bucket}/${input.deltaPrefix}` : 'the deltas list',
+  );
+
+  const pointer = await rt.pointers.read(collection);
+  const chunkSize = chunkSizeFor(rt.config, collection);
+  const manifest: ChunkManifest = {
+    runId,
+    collection,
+    chunkSize,
+    deltas,
+    expectedDimension: pointer.dimension ?? (await firstDimension(rt.objects, deltas)),
+  };
+  const manifestKey = manifestKeyFor(runId, collection);
+  await rt.objects.putJson(manifestKey, manifest);
+  const chunkCount = Math.ceil(deltas.length / chunkSize);
+  return {
+    runId,
+    collection,
+    manifestKey,
+    deltas: deltas.length,
+    chunkSize,
+    chunkCount,
+    chunks: Array.from({ length: chunkCount }, (_, index) => index),
+    level: 0,
+    intermediateMerges: 0,
+  };
+}
+
+/**
+ * Reads one chunk's deltas (in parallel, bounded by IO_CONCURRENCY), validates every line, folds
+ * them last-write-wins in delta order and writes one id-sorted segment.
+ */
+export async function processChunk(rt: Runtime, task: ChunkTask): Promise<SegmentRef> {
+  const manifest = await rt.objects.getJson<ChunkManifest>(task.manifestKey);
+  const start = task.chunkIndex * manifest.chunkSize;
+  const deltas = manifest.deltas.slice(start, start + manifest.chunkSize);
+  if (deltas.length === 0)
+    throw new RangeError(`chunk ${task.chunkIndex} is past the end of ${task.manifestKey}`);
+
+  const limit = pLimit(rt.config.ioConcurrency);
+  const perDelta = await Promise.all(
+    deltas.map((delta) => limit(() => readDeltaFully(rt.objects, delta, manifest.expectedDimension))),
+  );
+  const inputRecords = perDelta.reduce((sum, ops) => sum + ops.length, 0);
+  const rows = foldAndSort(perDelta.flat());
+
+  const dir = await mkdtemp(join(tmpdir(), 'embedflow-chunk-'));
+  try {
+    const file = join(dir, 'segment.arrow');
+    const info = await writeSegmentFile(file, rows, manifest.expectedDimension);
+    const key = segmentKey(task.runId, task.collection, 0, task.chunkIndex);
+    await rt.objects.uploadFile(key, file);
+    return { segmentKey: key, records: info.records, inputRecords };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

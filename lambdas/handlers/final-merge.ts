@@ -1,0 +1,22 @@
+import { finalMerge } from '../core/merging.ts';
+import { logger, progress, recordMetrics } from '../core/observability.ts';
+import { runtime } from '../core/runtime.ts';
+import { collectionState, parseEvent } from '../core/workflow-state.ts';
+
+/** FinalMerge: publishes the run's segments into the live snapshot with the two-phase protocol. */
+export const handler = async (event: unknown) => {
+  const state = parseEvent(collectionState, event, 'FinalMerge');
+  const summary = await finalMerge(runtime(), state, (phase) => {
+    logger.info('publish phase', { collection: state.collection, phase });
+    progress.emit('publish-phase', { collection: state.collection, phase });
+  });
+  recordMetrics({
+    LockAcquireMs: summary.lockAcquireMs,
+    LockHoldMs: summary.lockHoldMs,
+    FinalMergeMs: summary.finalMergeMs,
+    SegmentsMerged: state.segments?.length ?? 0,
+    CasConflicts: summary.casRetries,
+    RecordsPublished: summary.recordCount,
+  });
+  return summary;
+};

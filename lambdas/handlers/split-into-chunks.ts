@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { splitIntoChunks } from '../core/chunking.ts';
+import { recordMetrics } from '../core/observability.ts';
+import { parseRunInput } from '../core/run-input.ts';
+import { runtime } from '../core/runtime.ts';
+
+const event = z.object({ runId: z.string(), collection: z.unknown() });
+
+/** SplitIntoChunks: lists a collection's deltas, writes the chunk manifest, returns chunk indexes. */
+export const handler = async (input: unknown) => {
+  const parsed = event.parse(input);
+  const run = parseRunInput({ runId: parsed.runId, collections: [parsed.collection] });
+  const state = await splitIntoChunks(runtime(), run.runId, run.collections[0]!);
+  recordMetrics({ ChunkCount: state.chunkCount });
+  return state;
+};

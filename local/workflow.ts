@@ -1,0 +1,50 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { handler as cleanup } from '../lambdas/handlers/cleanup.ts';
+import { handler as finalMerge } from '../lambdas/handlers/final-merge.ts';
+import { handler as groupSegments } from '../lambdas/handlers/group-segments.ts';
+import { handler as mergeGroup } from '../lambdas/handlers/merge-group.ts';
+import { handler as processChunk } from '../lambdas/handlers/process-chunk.ts';
+import { handler as readRunManifest } from '../lambdas/handlers/read-run-manifest.ts';
+import { handler as recordFailure } from '../lambdas/handlers/record-failure.ts';
+import { handler as splitIntoChunks } from '../lambdas/handlers/split-into-chunks.ts';
+import { type ExecutionResult, type HistoryEvent, runStateMachine, type TaskHandler } from './asl-runner.ts';
+
+/**
+ * The local mode of the workflow: the same ASL file the CDK stack deploys, with each Task state
+ * served in-process by the same handler module a Lambda runs.
+ */
+export const DEFINITION_PATH = join(import.meta.dirname, '..', 'statemachines', 'embedding-merge.asl.json');
+
+export const LOCAL_TASK_HANDLERS: Record<string, TaskHandler> = {
+  ReadRunManifest: readRunManifest,
+  SplitIntoChunks: splitIntoChunks,
+  ProcessChunk: processChunk,
+  GroupSegments: groupSegments,
+  MergeGroup: mergeGroup,
+  FinalMerge: finalMerge,
+  Cleanup: cleanup,
+  RecordFailure: recordFailure,
+};
+
+export function loadDefinition(): object {
+  return JSON.parse(readFileSync(DEFINITION_PATH, 'utf8')) as object;
+}
+
+export interface LocalExecutionOptions {
+  input: unknown;
+  executionId: string;
+  onEvent?: (event: HistoryEvent) => void;
+  zeroRetryWaits?: boolean;
+}
+
+export function executeLocally(options: LocalExecutionOptions): Promise<ExecutionResult> {
+  return runStateMachine({
+    definition: loadDefinition(),
+    handlers: LOCAL_TASK_HANDLERS,
+    input: options.input,
+    executionId: options.executionId,
+    zeroRetryWaits: options.zeroRetryWaits,
+    onEvent: options.onEvent,
+  });
+}

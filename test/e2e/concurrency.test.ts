@@ -1,0 +1,54 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
+
+let dataDir: string;
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  runCli([...args, '--data-dir', dataDir], env);
+const DIM = 8;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'embedflow-conc-'));
+});
+afterAll(async () => {
+  await cli(['stack', 'down']);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('runs that race and runs that are large', () => {
+  it('two concurrent run --input processes on one collection both succeed with no lost id', async () => {
+    const [first, second] = await Promise.all([
+      writeInputDir(deltaFiles('lines', 'left', 4, 10, DIM)),
+      writeInputDir(deltaFiles('lines', 'right', 4, 10, DIM)),
+    ]);
+    const results = await Promise.all([
+      cli(['run', '--input', first, '--json']),
+      cli(['run', '--input', second, '--json']),
+    ]);
+    for (const result of results) expect(result.code, result.stderr).toBe(0);
+    const versions = results.map((result) => result.json.collections.lines.snapshotVersion).sort();
+    expect(versions).toEqual([1, 2]);
+    const snapshots = await cli(['snapshots', 'list', '--collection', 'lines', '--json']);
+    expect(snapshots.json.snapshots[0]).toMatchObject({ version: 2, recordCount: 80 });
+    for (const id of ['left-d0003-00009', 'right-d0003-00009', 'left-d0000-00000', 'right-d0000-00000']) {
+      const found = await cli(['query', '--collection', 'lines', '--vector-of', id, '-k', '1', '--json']);
+      expect(found.json.results[0].id).toBe(id);
+    }
+  });
+
+  it('no cap drops deltas: a run of 1,000 deltas publishes every record', async () => {
+    const input = await writeInputDir(deltaFiles('words', 'bulk', 1000, 2, DIM));
+    const result = await cli(['run', '--input', input, '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.json.collections.words).toMatchObject({
+      deltas: 1000,
+      records: 2000,
+      chunks: 67,
+      intermediateMerges: 4,
+      recordCount: 2000,
+    });
+  });
+});

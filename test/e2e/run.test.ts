@@ -1,0 +1,158 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
+
+/** The workflow end to end through the real CLI, on a local stack in a temp data directory. */
+let dataDir: string;
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  runCli([...args, '--data-dir', dataDir], env);
+// Small records keep the demo fast; delta and chunk counts are the defaults of CONTRACT.md.
+const SMALL = ['--records-per-delta', '4', '--dim', '16'];
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'embedflow-e2e-'));
+});
+afterAll(async () => {
+  await cli(['stack', 'down']);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('run --demo', () => {
+  it('uses the default chunk sizes: 60 words deltas in 4 chunks, 40 lines deltas in 2, and records every state', async () => {
+    const result = await cli(['run', '--demo', ...SMALL, '--run-id', 'demo-defaults', '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.json).toMatchObject({ runId: 'demo-defaults', status: 'SUCCEEDED' });
+    expect(result.json.collections.words).toMatchObject({
+      deltas: 60,
+      records: 240,
+      chunkSize: 15,
+      chunks: 4,
+      groupSize: 20,
+      intermediateMerges: 0,
+      shortCircuit: false,
+      previousVersion: 0,
+      snapshotVersion: 1,
+      recordCount: 240,
+      casRetries: 0,
+    });
+    expect(result.json.collections.lines).toMatchObject({
+      deltas: 40,
+      chunkSize: 25,
+      chunks: 2,
+      recordCount: 160,
+    });
+    expect(result.json.collections.words.lockHoldMs).toBeGreaterThan(0);
+    expect(result.stderr).toMatch(/words: chunks 4\/4|words .*4\/4/);
+
+    const history = await cli(['executions', 'show', result.json.executionId, '--json']);
+    expect(history.code).toBe(0);
+    const entered = new Set(
+      history.json.events
+        .filter((e: { type: string }) => e.type.endsWith('Entered'))
+        .map((e: { stateName: string }) => e.stateName),
+    );
+    for (const state of [
+      'ReadRunManifest',
+      'PrepareCollections',
+      'SplitIntoChunks',
+      'ProcessChunks',
+      'ProcessChunk',
+      'SingleChunk?',
+      'GroupSegments',
+      'MoreThanOneGroup?',
+      'PublishCollections',
+      'FinalMerge',
+      'Cleanup',
+    ]) {
+      expect(entered, state).toContain(state);
+    }
+    expect(history.json.events[0].type).toBe('ExecutionStarted');
+    expect(history.json.events.at(-1).type).toBe('ExecutionSucceeded');
+
+    const list = await cli(['executions', 'list', '--json']);
+    expect(list.json.executions.map((e: { executionId: string }) => e.executionId)).toContain(
+      result.json.executionId,
+    );
+  });
+
+  it('re-running the same --run-id changes nothing', async () => {
+    const again = await cli(['run', '--demo', ...SMALL, '--run-id', 'demo-defaults', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.json.collections.words).toMatchObject({ snapshotVersion: 1, recordCount: 240 });
+    const snapshots = await cli(['snapshots', 'list', '--collection', 'words', '--json']);
+    expect(snapshots.json).toMatchObject({ collection: 'words', current: 1 });
+    expect(snapshots.json.snapshots).toHaveLength(1);
+  });
+
+  it('CHUNK_SIZE_WORDS=7 with GROUP_SIZE=3 merges hierarchically and loses nothing', async () => {
+    const result = await cli(['run', '--demo', ...SMALL, '--lines-deltas', '0', '--seed', '7', '--json'], {
+      CHUNK_SIZE_WORDS: '7',
+      GROUP_SIZE: '3',
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.json.collections.words).toMatchObject({
+      chunks: 9,
+      chunkSize: 7,
+      groupSize: 3,
+      intermediateMerges: 3,
+      shortCircuit: false,
+      records: 240,
+      recordCount: 240,
+    });
+    expect(result.json.collections.lines).toBeUndefined();
+  });
+
+  it('several levels of merges: 30 chunks in groups of 3 take 10 + 4 + 2 merges', async () => {
+    const result = await cli(
+      ['run', '--demo', ...SMALL, '--words-deltas', '30', '--lines-deltas', '0', '--json'],
+      { CHUNK_SIZE_WORDS: '1', GROUP_SIZE: '3' },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.json.collections.words).toMatchObject({
+      chunks: 30,
+      intermediateMerges: 16,
+      records: 120,
+      recordCount: 240,
+    });
+  });
+
+  it('one chunk short-circuits the merge', async () => {
+    const result = await cli([
+      'run',
+      '--demo',
+      ...SMALL,
+      '--words-deltas',
+      '3',
+      '--lines-deltas',
+      '2',
+      '--json',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.json.collections.words).toMatchObject({
+      chunks: 1,
+      shortCircuit: true,
+      intermediateMerges: 0,
+    });
+    expect(result.json.collections.lines).toMatchObject({ chunks: 1, shortCircuit: true });
+  });
+
+  it('query finds a demo record by its own vector and by text', async () => {
+    const byVector = await cli([
+      'query',
+      '--collection',
+      'lines',
+      '--vector-of',
+      'receipt-00000#line-01',
+      '-k',
+      '3',
+      '--json',
+    ]);
+    expect(byVector.code, byVector.stderr).toBe(0);
+    expect(byVector.json.results[0].id).toBe('receipt-00000#line-01');
+    const byText = await cli(['query', '--collection', 'lines', '--text', 'CORNER MARKET receipt', '--json']);
+    expect(byText.code, byText.stderr).toBe(0);
+    expect(byText.json.results[0].document).toMatch(/CORNER MARKET/);
+  });
+});
