@@ -14,6 +14,7 @@ import { querySnapshot } from '../cli/query.ts';
 import { renderRunSummary, runLocal } from '../cli/run.ts';
 import { exportSnapshot, listSnapshots, rollbackSnapshot } from '../cli/snapshots.ts';
 import { ensureStack, readStack, stopStack } from '../cli/stack.ts';
+import { streamFile } from '../cli/stream.ts';
 
 type Rendered = { value: unknown; human: () => string };
 
@@ -191,6 +192,22 @@ program
               ),
       };
     }),
+  );
+
+program
+  .command('stream')
+  .description('stream compaction locally: feed change messages through the SQS handler in batches')
+  .requiredOption('--file <path>', 'messages, one JSON body per line (see docs/stream.md)')
+  .option('--batch-size <n>', 'messages per batch (an SQS batch)', parseIntegerOption('--batch-size', 1), 10)
+  .option('--batch-wait-ms <n>', 'pause between batches', parseIntegerOption('--batch-wait-ms', 0), 0)
+  .action(
+    action(async (options) =>
+      streamFile(await useLocalStack(options.dataDir), {
+        file: String(options.file),
+        batchSize: Number(options.batchSize),
+        batchWaitMs: Number(options.batchWaitMs),
+      }),
+    ),
   );
 
 const stack = program

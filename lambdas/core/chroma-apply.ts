@@ -15,6 +15,8 @@ export interface ApplyStats {
   missingIds: string[];
   dimension: number | null;
   probe?: { id: string; embedding: number[] };
+  /** Stream message ids this change applied (recorded in the pointer in the same swap). */
+  appliedMessageIds?: string[];
 }
 
 export const CHROMA_BATCH = 1000;
@@ -63,19 +65,21 @@ async function applyBatch(collection: Collection, batch: RecordOp[], stats: Appl
   });
 
   const upserts = batch.filter((op) => op.op === 'upsert');
-  if (upserts.length > 0) {
-    const hasDocuments = upserts.some((op) => op.document !== undefined);
-    const hasMetadata = upserts.some((op) => op.metadata && Object.keys(op.metadata).length > 0);
+  // Chroma rejects null among documents: records with and without one go in separate calls.
+  for (const part of partition(upserts, (op) => op.document !== undefined)) {
+    const hasMetadata = part.some((op) => op.metadata && Object.keys(op.metadata).length > 0);
     await collection.upsert({
-      ids: upserts.map((op) => op.id),
-      embeddings: upserts.map((op) => Array.from(op.embedding)),
-      ...(hasDocuments && { documents: upserts.map((op) => op.document ?? null) as string[] }),
-      ...(hasMetadata && { metadatas: upserts.map((op) => nonEmpty(op.metadata)) as Metadata[] }),
+      ids: part.map((op) => op.id),
+      embeddings: part.map((op) => Array.from(op.embedding)),
+      ...(part[0]!.document !== undefined && { documents: part.map((op) => op.document!) }),
+      ...(hasMetadata && { metadatas: part.map((op) => nonEmpty(op.metadata)) as Metadata[] }),
     });
-    for (const op of upserts) {
-      if (current.has(op.id)) stats.replaced++;
-      else stats.inserted++;
-    }
+  }
+  for (const op of upserts) {
+    if (current.has(op.id)) stats.replaced++;
+    else stats.inserted++;
+  }
+  if (upserts.length > 0) {
     const last = upserts[upserts.length - 1]!;
     stats.probe = { id: last.id, embedding: Array.from(last.embedding) };
   }
@@ -89,18 +93,26 @@ async function applyBatch(collection: Collection, batch: RecordOp[], stats: Appl
   const updates = batch.filter((op) => op.op === 'update');
   const presentUpdates = updates.filter((op) => current.has(op.id));
   for (const op of updates) if (!current.has(op.id)) stats.missingIds.push(op.id);
-  if (presentUpdates.length > 0) {
+  const updated = presentUpdates.map((op) => ({
+    id: op.id,
+    metadata: nonEmpty({
+      ...(current.get(op.id)?.metadata ?? {}),
+      ...(op.op === 'update' ? op.metadata : {}),
+    }),
+    document: (op.op === 'update' ? op.document : undefined) ?? current.get(op.id)?.document ?? undefined,
+  }));
+  for (const part of partition(updated, (update) => update.document !== undefined)) {
     await collection.update({
-      ids: presentUpdates.map((op) => op.id),
-      metadatas: presentUpdates.map((op) =>
-        nonEmpty({ ...(current.get(op.id)?.metadata ?? {}), ...(op.op === 'update' ? op.metadata : {}) }),
-      ) as Metadata[],
-      documents: presentUpdates.map(
-        (op) => (op.op === 'update' ? op.document : undefined) ?? current.get(op.id)?.document ?? null,
-      ) as string[],
+      ids: part.map((update) => update.id),
+      metadatas: part.map((update) => update.metadata) as Metadata[],
+      ...(part[0]!.document !== undefined && { documents: part.map((update) => update.document!) }),
     });
-    stats.updated += presentUpdates.length;
   }
+  stats.updated += presentUpdates.length;
+}
+
+function partition<T>(items: T[], test: (item: T) => boolean): T[][] {
+  return [items.filter(test), items.filter((item) => !test(item))].filter((part) => part.length > 0);
 }
 
 /** Chroma rejects an empty metadata object but accepts null ("no metadata"). */

@@ -25,10 +25,13 @@ export interface Pointer {
   updatedAt: string;
   fence: number;
   recentRunIds: string[];
+  /** Stream messages applied recently, so a redelivered message is applied once. */
+  recentMessageIds?: string[];
   history: SnapshotVersion[];
 }
 
 export const RECENT_RUN_IDS_KEPT = 500;
+export const RECENT_MESSAGE_IDS_KEPT = 2000;
 
 export function emptyPointer(collection: string): Pointer {
   return {
@@ -108,12 +111,17 @@ export class PointerStore {
   }
 }
 
+export function appliedMessageIds(pointer: Pointer): ReadonlySet<string> {
+  return new Set(pointer.recentMessageIds ?? []);
+}
+
 /** The pointer that a publish of `published` on top of `base` writes. */
 export function nextPointer(
   base: Pointer,
   published: Omit<SnapshotVersion, 'version' | 'createdAt'>,
   fence: number,
   retention: number,
+  appliedMessageIds: string[] = [],
   now = new Date(),
 ): Pointer {
   const version = base.version + 1;
@@ -126,9 +134,17 @@ export function nextPointer(
     dimension: published.dimension ?? base.dimension,
     updatedAt: now.toISOString(),
     fence,
-    recentRunIds: [published.runId, ...base.recentRunIds.filter((id) => id !== published.runId)].slice(
+    // Stream publishes are identified by their message ids: they would only crowd out run ids.
+    recentRunIds:
+      appliedMessageIds.length > 0
+        ? base.recentRunIds
+        : [published.runId, ...base.recentRunIds.filter((id) => id !== published.runId)].slice(
+            0,
+            RECENT_RUN_IDS_KEPT,
+          ),
+    recentMessageIds: [...appliedMessageIds, ...(base.recentMessageIds ?? [])].slice(
       0,
-      RECENT_RUN_IDS_KEPT,
+      RECENT_MESSAGE_IDS_KEPT,
     ),
     history: [entry, ...base.history].slice(0, retention),
   };

@@ -1,7 +1,7 @@
 import type { Config } from './config.ts';
 import { CasConflictError, LeaseLostError, StorageError } from './errors.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
-import { nextPointer, type Pointer, type PointerStore } from './pointer.ts';
+import { appliedMessageIds, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
 import { type BuiltSnapshot, buildSnapshot, type Change } from './snapshot-builder.ts';
 import { parseSnapshotKey, type SnapshotStore } from './snapshot-store.ts';
 
@@ -111,10 +111,10 @@ export async function publish(deps: PublishDeps, collection: string, change: Cha
     const attemptOutcome = singlePhase
       ? await locks.with(collection, async (held) => {
           const base = await deps.pointers.read(collection);
-          if (base.recentRunIds.includes(change.runId))
+          if (isApplied(base, change))
             return { base, commit: { outcome: 'already-applied', head: base } as Commit };
           const built = await build(deps, base, change, attempt);
-          return { base, built, commit: await commit(deps, held, base, built, change.runId) };
+          return { base, built, commit: await commit(deps, held, base, built, change) };
         })
       : await twoPhaseAttempt(deps, locks, collection, change, attempt);
 
@@ -148,8 +148,7 @@ async function twoPhaseAttempt(
   attempt: number,
 ): Promise<{ base: Pointer; built?: BuiltSnapshot; commit: Commit }> {
   const base = await locks.with(collection, () => deps.pointers.read(collection));
-  if (base.recentRunIds.includes(change.runId))
-    return { base, commit: { outcome: 'already-applied', head: base } };
+  if (isApplied(base, change)) return { base, commit: { outcome: 'already-applied', head: base } };
   let built: BuiltSnapshot;
   try {
     built = await build(deps, base, change, attempt);
@@ -161,7 +160,7 @@ async function twoPhaseAttempt(
     return { base, commit: { outcome: 'moved', head } };
   }
   await deps.faults?.('after-upload');
-  const done = await locks.with(collection, (held) => commit(deps, held, base, built, change.runId));
+  const done = await locks.with(collection, (held) => commit(deps, held, base, built, change));
   return { base, built, commit: done };
 }
 
@@ -176,7 +175,7 @@ async function commit(
   held: HeldLock,
   base: Pointer,
   built: BuiltSnapshot,
-  runId: string,
+  change: Change,
 ): Promise<Commit> {
   deps.onPhase?.('commit', 0);
   try {
@@ -187,18 +186,27 @@ async function commit(
     throw error;
   }
   const head = await deps.pointers.read(base.collection);
-  if (head.recentRunIds.includes(runId)) return { outcome: 'already-applied', head };
+  if (isApplied(head, change)) return { outcome: 'already-applied', head };
   if (head.version !== base.version) return { outcome: 'moved', head };
   // Between the re-read and the write: where a paused holder whose lease expired would sit.
   await deps.faults?.('holding-lock');
   const pointer = nextPointer(
     base,
-    { key: built.key, recordCount: built.recordCount, dimension: built.dimension, runId },
+    { key: built.key, recordCount: built.recordCount, dimension: built.dimension, runId: change.runId },
     held.fence,
     deps.config.snapshotRetention,
+    built.stats.appliedMessageIds,
   );
   if (await deps.pointers.swap(base.version, pointer)) return { outcome: 'published', pointer };
   return { outcome: 'moved', head: await deps.pointers.read(base.collection) };
+}
+
+/** A run already in the pointer, or a stream change whose every message is applied already. */
+function isApplied(pointer: Pointer, change: Change): boolean {
+  if (pointer.recentRunIds.includes(change.runId)) return true;
+  if (!change.messageIds || change.messageIds.length === 0) return false;
+  const applied = appliedMessageIds(pointer);
+  return change.messageIds.every((id) => applied.has(id));
 }
 
 /**

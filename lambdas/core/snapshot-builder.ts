@@ -4,16 +4,23 @@ import type { Collection } from 'chromadb';
 import { type ApplyStats, validateCollection } from './chroma-apply.ts';
 import { startChroma } from './chroma-server.ts';
 import { SnapshotValidationError } from './errors.ts';
-import type { Pointer } from './pointer.ts';
+import { appliedMessageIds, type Pointer } from './pointer.ts';
 import { type SnapshotStore, snapshotKey } from './snapshot-store.ts';
 
 /**
  * A change a publish applies on top of a snapshot. It must be idempotent (upserts, deletes,
- * merges of metadata) because a rebase applies it again on a newer head.
+ * merges of metadata) because a rebase applies it again on a newer head. `alreadyApplied` holds
+ * the stream message ids the base snapshot already contains: those must be skipped.
  */
 export interface Change {
   runId: string;
-  apply(collection: Collection, dimension: number | null): Promise<ApplyStats>;
+  /** Stream message ids carried by this change; when all are applied already, publishing is a no-op. */
+  messageIds?: string[];
+  apply(
+    collection: Collection,
+    dimension: number | null,
+    alreadyApplied: ReadonlySet<string>,
+  ): Promise<ApplyStats>;
 }
 
 export interface BuiltSnapshot {
@@ -58,7 +65,7 @@ export async function buildSnapshot(
           `snapshot ${base.snapshotKey} holds ${countBefore} records, but its pointer says ${base.recordCount}`,
         );
       }
-      stats = await change.apply(collection, base.dimension);
+      stats = await change.apply(collection, base.dimension, appliedMessageIds(base));
       recordCount = await validateCollection(collection, countBefore, stats);
     } finally {
       await server.stop();
