@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
+import { runBench } from '../bench/run-bench.ts';
 import { listExecutions, showExecution } from '../cli/executions.ts';
 import { useLocalStack } from '../cli/local-env.ts';
 import {
@@ -208,6 +210,31 @@ program
         batchWaitMs: Number(options.batchWaitMs),
       }),
     ),
+  );
+
+program
+  .command('bench')
+  .description('benchmarks measured side by side in one run; writes docs/benchmarks.md and charts')
+  .option('--quick', 'smaller sizes (a few minutes)')
+  .option(
+    '--docs-dir <dir>',
+    'where to write benchmarks.md and the PNG charts',
+    join(import.meta.dirname, '..', 'docs'),
+  )
+  .action(
+    action(async (options) => {
+      const result = await runBench({ quick: Boolean(options.quick), docsDir: String(options.docsDir) });
+      return {
+        value: {
+          scenarios: result.scenarios,
+          ratios: result.ratios,
+          machine: result.machine,
+          wallSeconds: result.wallSeconds,
+        },
+        human: () =>
+          `${result.scenarios.length} measurements in ${result.wallSeconds} s; ratios ${JSON.stringify(result.ratios)}; report in ${options.docsDir}/benchmarks.md`,
+      };
+    }),
   );
 
 const stack = program

@@ -12,6 +12,7 @@ import { StorageError } from './errors.ts';
  */
 export interface ChromaServer {
   port: number;
+  pid: number;
   path: string;
   client: ChromaClient;
   stop(): Promise<void>;
@@ -76,6 +77,7 @@ export async function startChroma(path: string, timeoutMs = 30_000): Promise<Chr
     }
     return {
       port,
+      pid: child.pid ?? 0,
       path,
       client: new ChromaClient({ host: '127.0.0.1', port, ssl: false }),
       stop: () => stopChild(child),

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createRuntime, type Runtime, resetRuntime } from '../lambdas/core/runtime.ts';
+import { type LocalServices, startLocalServices } from '../local/services.ts';
+
+/** What every scenario reports: one row per variant, measured in the same run on the same data. */
+export interface ScenarioResult {
+  name: string;
+  variant: string;
+  params: Record<string, number | string>;
+  metrics: Record<string, number>;
+}
+
+export interface BenchContext {
+  quick: boolean;
+  services: LocalServices;
+  /** A runtime wired to the bench's services, with extra configuration. */
+  runtime(overrides?: Record<string, string>): Runtime;
+  /** Points process.env (read by the in-process workflow handlers) at the services, plus overrides. */
+  useEnv(overrides?: Record<string, string>): void;
+  log(message: string): void;
+}
+
+const BASE_ENV = { POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' };
+const TUNABLES = [
+  'CHUNK_SIZE_WORDS',
+  'CHUNK_SIZE_LINES',
+  'GROUP_SIZE',
+  'LOCK_STRATEGY',
+  'MAX_CAS_RETRIES',
+  'LOCK_WAIT_SECONDS',
+];
+
+export async function withBenchContext<T>(
+  quick: boolean,
+  body: (context: BenchContext) => Promise<T>,
+): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'embedflow-bench-'));
+  const services = await startLocalServices({ dataDir: dir });
+  const context: BenchContext = {
+    quick,
+    services,
+    runtime: (overrides = {}) => createRuntime({ ...services.env, ...BASE_ENV, ...overrides }),
+    useEnv(overrides = {}) {
+      for (const name of TUNABLES) delete process.env[name];
+      Object.assign(process.env, services.env, BASE_ENV, overrides);
+      resetRuntime();
+    },
+    log: (message) => process.stderr.write(`bench: ${message}\n`),
+  };
+  try {
+    return await body(context);
+  } finally {
+    await services.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+export async function timed<T>(body: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await body();
+  return { value, ms: performance.now() - started };
+}
+
+/** Peak resident memory of a process in MB (VmHWM), read before it exits. */
+export function peakRssMb(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /VmHWM:\s+(\d+) kB/.exec(status);
+    return match ? round(Number(match[1]) / 1024, 1) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function machineDescription(): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  return `${cpus().length} cores (${cpu}), ${round(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${process.platform}`;
+}

@@ -1,0 +1,98 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { renderCharts } from './charts.ts';
+import {
+  type BenchContext,
+  machineDescription,
+  round,
+  type ScenarioResult,
+  withBenchContext,
+} from './harness.ts';
+import { mergePipeline } from './pipeline-scenarios.ts';
+import { contention, lockHoldBySnapshotSize } from './publish-scenarios.ts';
+import { renderReport } from './report.ts';
+import { chunkSweep, overhead } from './workflow-scenarios.ts';
+
+export interface BenchResult {
+  quick: boolean;
+  machine: string;
+  startedAt: string;
+  wallSeconds: number;
+  scenarios: ScenarioResult[];
+  ratios: Record<string, number>;
+}
+
+function metric(scenarios: ScenarioResult[], match: (s: ScenarioResult) => boolean, key: string): number {
+  return scenarios.find(match)?.metrics[key] ?? Number.NaN;
+}
+
+/** The headline ratios of CONTRACT.md, each from two rows measured side by side in this run. */
+export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
+  const largest = Math.max(
+    ...scenarios.filter((s) => s.name === 'lock-hold').map((s) => Number(s.params.snapshotRecords)),
+  );
+  const lockHold = (variant: string) =>
+    metric(
+      scenarios,
+      (s) => s.name === 'lock-hold' && s.variant === variant && s.params.snapshotRecords === largest,
+      'lockHoldP50Ms',
+    );
+  const throughput = (variant: string) =>
+    metric(
+      scenarios,
+      (s) => s.name === 'contention' && s.variant === variant && s.params.writers === 4,
+      'recordsPerSecond',
+    );
+  const wall = (name: string, variant: string) =>
+    metric(
+      scenarios,
+      (s) =>
+        s.name === name &&
+        s.variant === variant &&
+        (name !== 'merge-pipeline' ||
+          s.params.deltas ===
+            Math.max(...scenarios.filter((x) => x.name === name).map((x) => Number(x.params.deltas)))),
+      'wallMs',
+    );
+  return {
+    lockHoldTwoPhaseOverSinglePhase50k: round(lockHold('two-phase') / lockHold('single-phase'), 4),
+    throughput4RunsTwoPhaseOverSinglePhase: round(throughput('two-phase') / throughput('single-phase'), 3),
+    runOverRawUpsert: round(wall('overhead', 'workflow-run') / wall('overhead', 'raw-chroma-upsert'), 3),
+    segmentMergeOverChromaMerge: round(
+      wall('merge-pipeline', 'segments') / wall('merge-pipeline', 'chroma'),
+      4,
+    ),
+  };
+}
+
+const SCENARIOS: [string, (context: BenchContext) => Promise<ScenarioResult[]>][] = [
+  ['lock hold by snapshot size', lockHoldBySnapshotSize],
+  ['contention', contention],
+  ['merge pipeline', mergePipeline],
+  ['overhead', overhead],
+  ['chunk sweep', chunkSweep],
+];
+
+export async function runBench(options: { quick: boolean; docsDir: string }): Promise<BenchResult> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const scenarios = await withBenchContext(options.quick, async (context) => {
+    const rows: ScenarioResult[] = [];
+    for (const [title, scenario] of SCENARIOS) {
+      context.log(`--- ${title}`);
+      rows.push(...(await scenario(context)));
+    }
+    return rows;
+  });
+  const result: BenchResult = {
+    quick: options.quick,
+    machine: machineDescription(),
+    startedAt,
+    wallSeconds: round((performance.now() - started) / 1000, 1),
+    scenarios,
+    ratios: ratios(scenarios),
+  };
+  const charts = await renderCharts(scenarios, options.docsDir);
+  await writeFile(join(options.docsDir, 'benchmarks.md'), renderReport(result, charts));
+  return result;
+}

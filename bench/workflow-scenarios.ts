@@ -1,0 +1,119 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { foldAndSort } from '../lambdas/core/changes.ts';
+import { applyOps } from '../lambdas/core/chroma-apply.ts';
+import { startChroma } from '../lambdas/core/chroma-server.ts';
+import { collectionEnvKey } from '../lambdas/core/config.ts';
+import { openCollection } from '../lambdas/core/snapshot-builder.ts';
+import type { CollectionSummary } from '../lambdas/core/workflow-state.ts';
+import { makeUpserts } from '../local/synthetic-records.ts';
+import { executeLocally } from '../local/workflow.ts';
+import { type BenchContext, round, type ScenarioResult, timed } from './harness.ts';
+import { uploadDeltas } from './pipeline-scenarios.ts';
+
+/** Runs the real ASL locally (in-process handlers) on one collection; returns its summary and wall time. */
+async function runWorkflow(
+  context: BenchContext,
+  collection: string,
+  deltaPrefix: string,
+  env: Record<string, string>,
+) {
+  context.useEnv(env);
+  const runId = `bench-${collection}`;
+  const { value: result, ms } = await timed(() =>
+    executeLocally({
+      input: { runId, collections: [{ name: collection, deltaPrefix }] },
+      executionId: runId,
+    }),
+  );
+  if (result.status !== 'SUCCEEDED')
+    throw new Error(`bench run ${runId} failed: ${JSON.stringify(result.error)}`);
+  const summary = (result.output as { collections: CollectionSummary[] }).collections[0]!;
+  return { summary, ms };
+}
+
+/** Scenario 4: a whole run against the floor, a plain Chroma upsert of the same records. */
+export async function overhead(context: BenchContext): Promise<ScenarioResult[]> {
+  const deltas = context.quick ? 40 : 100;
+  const recordsPerDelta = 50;
+  const dimension = 64;
+  const prefix = await uploadDeltas(context, 'bench/overhead/words/', deltas, recordsPerDelta, dimension);
+  context.log(`overhead: whole run of ${deltas * recordsPerDelta} records`);
+  const run = await runWorkflow(context, 'overhead-run', prefix, {});
+
+  context.log('overhead: plain Chroma upsert of the same records');
+  const records = foldAndSort(
+    Array.from({ length: deltas }, (_, delta) =>
+      makeUpserts(`d${delta}`, recordsPerDelta, dimension, delta + 1),
+    ).flat(),
+  );
+  const dir = await mkdtemp(join(tmpdir(), 'bench-raw-'));
+  const raw = await timed(async () => {
+    const server = await startChroma(dir);
+    try {
+      await applyOps(
+        await openCollection(server, 'overhead-raw'),
+        (async function* () {
+          yield* records;
+        })(),
+        dimension,
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+  await rm(dir, { recursive: true, force: true });
+  const params = { records: records.length, deltas, dimension };
+  return [
+    {
+      name: 'overhead',
+      variant: 'workflow-run',
+      params,
+      metrics: {
+        wallMs: round(run.ms),
+        recordsPerSecond: round(records.length / (run.ms / 1000), 1),
+        finalMergeMs: run.summary.finalMergeMs,
+      },
+    },
+    {
+      name: 'overhead',
+      variant: 'raw-chroma-upsert',
+      params,
+      metrics: { wallMs: round(raw.ms), recordsPerSecond: round(records.length / (raw.ms / 1000), 1) },
+    },
+  ];
+}
+
+/** Scenario 5: chunk and group sizes, the evidence behind the defaults. */
+export async function chunkSweep(context: BenchContext): Promise<ScenarioResult[]> {
+  const deltas = context.quick ? 60 : 200;
+  const recordsPerDelta = context.quick ? 10 : 20;
+  const dimension = 64;
+  const prefix = await uploadDeltas(context, 'bench/sweep/words/', deltas, recordsPerDelta, dimension);
+  const rows: ScenarioResult[] = [];
+  for (const chunkSize of [5, 15, 30]) {
+    for (const groupSize of [10, 20]) {
+      // A fresh collection per variant, sized through CHUNK_SIZE_<NAME> (the same rule as CHUNK_SIZE_WORDS).
+      const collection = `sweep-c${chunkSize}-g${groupSize}`;
+      context.log(`chunk sweep: chunk size ${chunkSize}, group size ${groupSize}`);
+      const { summary, ms } = await runWorkflow(context, collection, prefix, {
+        [`CHUNK_SIZE_${collectionEnvKey(collection).toUpperCase()}`]: String(chunkSize),
+        GROUP_SIZE: String(groupSize),
+      });
+      rows.push({
+        name: 'chunk-sweep',
+        variant: `chunk ${chunkSize} / group ${groupSize}`,
+        params: { chunkSize, groupSize, deltas, recordsPerDelta, dimension },
+        metrics: {
+          totalMs: round(ms),
+          finalMergeMs: summary.finalMergeMs,
+          lockHoldMs: summary.lockHoldMs,
+          chunks: summary.chunks,
+          intermediateMerges: summary.intermediateMerges,
+        },
+      });
+    }
+  }
+  return rows;
+}
