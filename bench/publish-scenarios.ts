@@ -55,7 +55,7 @@ async function concurrentPublishes(
 }
 
 export async function lockHoldBySnapshotSize(context: BenchContext): Promise<ScenarioResult[]> {
-  const sizes = context.quick ? [1_000, 5_000] : [1_000, 10_000, 50_000];
+  const sizes = context.quick ? [1_000, 5_000] : [1_000, 20_000, 50_000];
   const dimension = context.quick ? 64 : 128;
   const writers = 8;
   const rows: ScenarioResult[] = [];

@@ -1,17 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useCliDataDir } from '../helpers/cli.ts';
 import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
 
 /**
  * Bad input never changes a snapshot: every case fails with a cause naming the file and line
  * (or the flag or variable), the exit code of CONTRACT.md, and the published version untouched.
  */
-let dataDir: string;
-const cli = (args: string[], env: Record<string, string> = {}) =>
-  runCli([...args, '--data-dir', dataDir], env);
+const { cli } = useCliDataDir('bad');
 const DIM = 8;
 
 async function current(collection: string) {
@@ -20,14 +15,9 @@ async function current(collection: string) {
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'embedflow-bad-'));
   const seed = await writeInputDir(deltaFiles('words', 'seed', 3, 5, DIM));
   const result = await cli(['run', '--input', seed, '--run-id', 'seed', '--json']);
   expect(result.code, result.stderr).toBe(0);
-});
-afterAll(async () => {
-  await cli(['stack', 'down']);
-  await rm(dataDir, { recursive: true, force: true });
 });
 
 const good = (id: string) =>

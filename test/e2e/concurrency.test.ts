@@ -1,22 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { describe, expect, it } from 'vitest';
+import { useCliDataDir } from '../helpers/cli.ts';
 import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
 
-let dataDir: string;
-const cli = (args: string[], env: Record<string, string> = {}) =>
-  runCli([...args, '--data-dir', dataDir], env);
+const { cli } = useCliDataDir('conc');
 const DIM = 8;
-
-beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'embedflow-conc-'));
-});
-afterAll(async () => {
-  await cli(['stack', 'down']);
-  await rm(dataDir, { recursive: true, force: true });
-});
 
 describe('runs that race and runs that are large', () => {
   it('two concurrent run --input processes on one collection both succeed with no lost id', async () => {

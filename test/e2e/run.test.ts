@@ -1,23 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { describe, expect, it } from 'vitest';
+import { useCliDataDir } from '../helpers/cli.ts';
 
 /** The workflow end to end through the real CLI, on a local stack in a temp data directory. */
-let dataDir: string;
-const cli = (args: string[], env: Record<string, string> = {}) =>
-  runCli([...args, '--data-dir', dataDir], env);
+const { cli } = useCliDataDir('e2e');
 // Small records keep the demo fast; delta and chunk counts are the defaults of CONTRACT.md.
 const SMALL = ['--records-per-delta', '4', '--dim', '16'];
-
-beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'embedflow-e2e-'));
-});
-afterAll(async () => {
-  await cli(['stack', 'down']);
-  await rm(dataDir, { recursive: true, force: true });
-});
 
 describe('run --demo', () => {
   it('uses the default chunk sizes: 60 words deltas in 4 chunks, 40 lines deltas in 2, and records every state', async () => {

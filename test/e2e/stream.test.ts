@@ -1,19 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../helpers/cli.ts';
+import { describe, expect, it } from 'vitest';
+import { useCliDataDir } from '../helpers/cli.ts';
 
-let dataDir: string;
-const cli = (args: string[]) => runCli([...args, '--data-dir', dataDir]);
-
-beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'embedflow-stream-'));
-});
-afterAll(async () => {
-  await cli(['stack', 'down']);
-  await rm(dataDir, { recursive: true, force: true });
-});
+const dir = useCliDataDir('stream');
+const { cli } = dir;
 
 describe('embedflow stream', () => {
   it('applies a file of messages in batches and reports failures with reasons', async () => {
@@ -43,7 +34,7 @@ describe('embedflow stream', () => {
         updates: [{ id: 'nope', metadata: { tag: 'y' } }],
       },
     ];
-    const file = join(dataDir, 'messages.jsonl');
+    const file = join(dir.dataDir, 'messages.jsonl');
     await writeFile(file, `${messages.map((m) => JSON.stringify(m)).join('\n')}\nnot json\n`);
     const result = await cli(['stream', '--file', file, '--batch-size', '2', '--json']);
     expect(result.code, result.stderr).toBe(0);

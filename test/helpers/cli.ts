@@ -1,40 +1,49 @@
-import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
+import { type ProcessResult, runNode } from './processes.ts';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'embedflow.mjs');
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
+export interface CliResult extends ProcessResult {
   /** The `--json` object: the last line of stdout. */
   json: Record<string, unknown> & { [key: string]: any };
 }
 
 /** Runs the real CLI in a child process, as a user would, with extra environment variables. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('exit', (code) => {
-      const last = stdout.trim().split('\n').pop() ?? '';
-      let json: CliResult['json'] = {};
-      try {
-        json = JSON.parse(last);
-      } catch {
-        // not a --json invocation, or it failed before printing
-      }
-      resolve({ code, stdout, stderr, json });
-    });
+export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<CliResult> {
+  const result = await runNode([CLI, ...args], { POWERTOOLS_LOG_LEVEL: 'SILENT', ...env });
+  let json: CliResult['json'] = {};
+  try {
+    json = JSON.parse(result.stdout.trim().split('\n').pop() ?? '');
+  } catch {
+    // not a --json invocation, or it failed before printing
+  }
+  return { ...result, json };
+}
+
+/**
+ * A temp data directory for one test file: `cli(args)` runs the CLI on it; its local stack is
+ * stopped and the directory removed after the file's tests.
+ */
+export function useCliDataDir(prefix: string) {
+  const state = { dataDir: '' };
+  beforeAll(async () => {
+    state.dataDir = await mkdtemp(join(tmpdir(), `embedflow-${prefix}-`));
   });
+  afterAll(async () => {
+    await runCli(['stack', 'down', '--data-dir', state.dataDir]);
+    await rm(state.dataDir, { recursive: true, force: true });
+  });
+  return {
+    get dataDir() {
+      return state.dataDir;
+    },
+    cli: (args: string[], env: Record<string, string> = {}) =>
+      runCli([...args, '--data-dir', state.dataDir], env),
+  };
 }

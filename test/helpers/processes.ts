@@ -3,14 +3,17 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
-/** Runs a TypeScript file in a child Node process (through tsx) and resolves with how it ended. */
-export function runTs(
-  file: string,
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+export interface ProcessResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node ARGS` in a child process with extra environment variables; resolves with how it ended. */
+export function runNode(args: string[], env: Record<string, string | undefined>): Promise<ProcessResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', require.resolve('tsx'), file, ...args], {
+    const child = spawn(process.execPath, args, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -24,4 +27,9 @@ export function runTs(
     });
     child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/** Runs a TypeScript file in a child Node process (through tsx). */
+export function runTs(file: string, args: string[], env: Record<string, string>): Promise<ProcessResult> {
+  return runNode(['--import', require.resolve('tsx'), file, ...args], env);
 }
