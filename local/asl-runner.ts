@@ -1,11 +1,17 @@
-import { StateMachine } from 'aws-local-stepfunctions';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  ExecutionTimeoutError,
+  StateMachine,
+} from 'aws-local-stepfunctions';
 
 /**
  * Runs an ASL definition locally with aws-local-stepfunctions, each Task state served by an
  * in-process handler keyed by state name, and converts the library's event log into history
  * events named as Step Functions' GetExecutionHistory names them.
  */
-export type TaskHandler = (input: never) => Promise<unknown>;
+export type TaskHandler = (input: unknown) => Promise<unknown>;
 
 export interface HistoryEvent {
   id: number;
@@ -16,7 +22,9 @@ export interface HistoryEvent {
   output?: unknown;
   error?: string;
   cause?: string;
+  /** Iteration of the enclosing Map; inside a nested Map the library reports the outermost one. */
   mapIterationIndex?: number;
+  /** The Map or Parallel state the state belongs to. */
   parentStateName?: string;
   retryAttempt?: number;
 }
@@ -31,211 +39,317 @@ export interface ExecutionResult {
 }
 
 export interface RunOptions {
-  definition: object;
+  definition: object | string;
   handlers: Record<string, TaskHandler>;
   input: unknown;
   executionId: string;
+  /** Retry waits of 0 ms instead of IntervalSeconds/BackoffRate (tests). */
   zeroRetryWaits?: boolean;
+  /** Called as events happen. A throw does not stop the run: the first one is rethrown once it ended. */
   onEvent?: (event: HistoryEvent) => void;
 }
 
 // aws-local-stepfunctions targets Node 22; Node 20 lacks Promise.withResolvers.
 if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
+  Object.assign(Promise, {
+    withResolvers() {
+      const handles: Record<string, unknown> = {};
+      handles.promise = new Promise((resolve, reject) => Object.assign(handles, { resolve, reject }));
+      return handles;
     },
   });
 }
 
-/** The library's event log entry (its type is not exported). */
+// Two library gaps would let handlers run after their Map has failed: queued iterations keep
+// starting after one failed (a caught Map failure would run the rest behind the Catch's back), and
+// an iteration started under an aborted parent still runs its first state. Step Functions stops a
+// Map at its first failed iteration, so: a machine with a failed run (the Map builds one per visit)
+// starts no more runs, and neither does anything under an aborted execution.
+const failedMachines = new WeakSet<StateMachine>();
+const FAIL_FAST = Symbol.for('embedflow.asl-runner.fail-fast');
+const machineProto = StateMachine.prototype as StateMachine & { [FAIL_FAST]?: true };
+if (!machineProto[FAIL_FAST]) {
+  const run = machineProto.run;
+  machineProto.run = function (this: StateMachine, ...args: Parameters<StateMachine['run']>) {
+    const parentSignal = (args[1] as { _rootAbortSignal?: AbortSignal } | undefined)?._rootAbortSignal;
+    if (failedMachines.has(this) || parentSignal?.aborted) {
+      const eventLogs = (async function* () {})() as ReturnType<StateMachine['run']>['eventLogs'];
+      return { abort() {}, eventLogs, result: Promise.reject(new ExecutionAbortedError()) };
+    }
+    const execution = run.apply(this, args);
+    execution.result.catch(() => failedMachines.add(this));
+    return execution;
+  };
+  machineProto[FAIL_FAST] = true;
+}
+
 type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
+type StateDefinition = { Type: string; TimeoutSeconds?: number; Retry?: unknown[] } & Record<string, unknown>;
+type Machine = { States?: Record<string, StateDefinition> };
+type StateInfo = { type: string; parent?: string; timeoutSeconds?: number; retries: boolean };
 
-type StateDefinition = {
-  Type: string;
-  Resource?: string;
-  Iterator?: Machine;
-  ItemProcessor?: Machine;
-  Branches?: Machine[];
-};
-type Machine = { States: Record<string, StateDefinition> };
-
-/** Every state of a definition, nested Map and Parallel states included: name → type. */
-export function stateTypes(definition: object): Map<string, string> {
-  const types = new Map<string, string>();
-  const visit = (machine: Machine) => {
-    for (const [name, state] of Object.entries(machine.States)) {
-      types.set(name, state.Type);
-      const nested = [state.Iterator, state.ItemProcessor, ...(state.Branches ?? [])];
-      for (const child of nested) if (child) visit(child);
+/** Every state, nested Map and Parallel states included. Names must be unique, as in Step Functions. */
+function describeStates(definition: object): Map<string, StateInfo> {
+  const states = new Map<string, StateInfo>();
+  const visit = (machine: Machine, parent?: string) => {
+    for (const [name, state] of Object.entries(machine.States ?? {})) {
+      if (states.has(name)) throw new Error(`state name "${name}" is used twice in the definition`);
+      const retries = Array.isArray(state.Retry) && state.Retry.length > 0;
+      states.set(name, { type: state.Type, parent, timeoutSeconds: state.TimeoutSeconds, retries });
+      const branches = Array.isArray(state.Branches) ? state.Branches : [];
+      for (const child of [state.Iterator, state.ItemProcessor, ...branches])
+        if (child) visit(child as Machine, name);
     }
   };
   visit(definition as Machine);
-  return types;
+  return states;
+}
+
+/** name → type of every state, nested ones included. */
+export function stateTypes(definition: object): Map<string, string> {
+  return new Map([...describeStates(definition)].map(([name, info]) => [name, info.type]));
 }
 
 export function findTaskStates(definition: object): string[] {
-  return [...stateTypes(definition)].filter(([, type]) => type === 'Task').map(([name]) => name);
+  return [...describeStates(definition)].filter(([, info]) => info.type === 'Task').map(([name]) => name);
 }
 
-/** Replaces `${Name}` placeholders (CDK DefinitionSubstitutions) with local fake ARNs. */
-export function substitutePlaceholders(definition: object, values: Record<string, string> = {}): object {
-  const text = JSON.stringify(definition).replace(
-    /\$\{([A-Za-z0-9_]+)\}/g,
-    (_, name: string) => values[name] ?? `arn:aws:lambda:us-east-1:000000000000:function:${name}`,
-  );
-  return JSON.parse(text) as object;
-}
+const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 
-const STATE_EVENT_PREFIX: Record<string, string> = {
-  Task: 'Task',
-  Map: 'Map',
-  Parallel: 'Parallel',
-  Choice: 'Choice',
-  Pass: 'Pass',
-  Wait: 'Wait',
-  Succeed: 'Succeed',
-  Fail: 'Fail',
-};
-
-function causeText(cause: unknown): string | undefined {
-  if (cause === undefined || cause === null) return undefined;
-  if (typeof cause === 'string') return cause;
-  if (cause instanceof Error) return cause.message;
-  return JSON.stringify(cause);
-}
-
-/** One library event can become several console events (TaskStateEntered + TaskScheduled...). */
-function toHistory(log: EventLog, types: Map<string, string>): Omit<HistoryEvent, 'id'>[] {
-  const timestamp = new Date(log.timestamp).toISOString();
-  switch (log.type) {
-    case 'ExecutionStarted':
-      return [{ type: 'ExecutionStarted', timestamp, input: log.input }];
-    case 'ExecutionSucceeded':
-      return [{ type: 'ExecutionSucceeded', timestamp, output: log.output }];
-    case 'ExecutionFailed':
-      return [{ type: 'ExecutionFailed', timestamp, error: log.Error, cause: causeText(log.Cause) }];
-    case 'MapIterationStarted':
-    case 'MapIterationSucceeded':
-    case 'MapIterationFailed':
-      return [
-        {
-          type: log.type,
-          timestamp,
-          stateName: log.parentState.name,
-          mapIterationIndex: log.index,
-          ...(log.type === 'MapIterationFailed' && { error: log.Error, cause: causeText(log.Cause) }),
-        },
-      ];
-    case 'ParallelBranchStarted':
-    case 'ParallelBranchSucceeded':
-    case 'ParallelBranchFailed':
-      return [{ type: log.type, timestamp, stateName: log.parentState.name }];
-    default:
-      break;
-  }
-  if (!('state' in log)) return [{ type: 'ExecutionAborted', timestamp }];
-  const name = log.state.name;
-  const prefix = STATE_EVENT_PREFIX[types.get(name) ?? log.state.type] ?? log.state.type;
-  const base = {
-    timestamp,
-    stateName: name,
-    ...(log.index !== undefined && { mapIterationIndex: log.index }),
+/**
+ * Replaces CDK DefinitionSubstitutions placeholders (`${ProcessChunkArn}`), which the library
+ * does not know, in every string of the definition: with `values[Name]`, else a local fake
+ * Lambda ARN (`arn:aws:lambda:local:000000000000:function:ProcessChunk`).
+ */
+export function substitutePlaceholders(
+  definition: object | string,
+  values: Record<string, string> = {},
+): object {
+  const parsed: unknown = typeof definition === 'string' ? JSON.parse(definition) : definition;
+  const left = new Set<string>();
+  const walk = (value: unknown): unknown => {
+    if (typeof value === 'string') {
+      const text = value.replace(
+        PLACEHOLDER,
+        (_, name: string) =>
+          values[name] ?? `arn:aws:lambda:local:000000000000:function:${name.replace(/Arn$/, '') || name}`,
+      );
+      for (const match of text.matchAll(/\$\{[^}]*\}?/g)) left.add(match[0]);
+      return text;
+    }
+    if (Array.isArray(value)) return value.map(walk);
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, walk(item)]));
+    }
+    return value;
   };
-  switch (log.type) {
-    case 'StateEntered':
-      return prefix === 'Task'
-        ? [
-            { ...base, type: 'TaskStateEntered', input: log.state.input },
-            { ...base, type: 'TaskScheduled' },
-          ]
-        : [{ ...base, type: `${prefix}StateEntered`, input: log.state.input }];
-    case 'StateExited':
-      return prefix === 'Task'
-        ? [
-            { ...base, type: 'TaskSucceeded', output: log.state.output },
-            { ...base, type: 'TaskStateExited', output: log.state.output },
-          ]
-        : [{ ...base, type: `${prefix}StateExited`, output: log.state.output }];
-    case 'StateFailed':
-      return [
-        {
-          ...base,
-          type: prefix === 'Task' ? 'TaskFailed' : `${prefix}StateFailed`,
-          error: log.Error,
-          cause: causeText(log.Cause),
-        },
-      ];
-    case 'StateRetried':
-      return [{ ...base, type: 'TaskRetried', retryAttempt: log.retry.attempt }];
-    default:
-      return [{ ...base, type: 'StateCaught' }];
+  const result = walk(parsed);
+  if (left.size > 0)
+    throw new Error(`unsubstituted placeholder(s) in the definition: ${[...left].join(', ')}`);
+  if (result === null || typeof result !== 'object')
+    throw new Error('an ASL definition must be a JSON object');
+  return result;
+}
+
+/** Plain errors with the name kept: Retry/Catch match `name`, Cause is `message`, as Lambda reports. */
+function taskError(error: unknown): Error {
+  const plain = new Error(error instanceof Error ? error.message : String(error));
+  plain.name = error instanceof Error ? error.name : 'Error';
+  if (error instanceof Error) plain.stack = error.stack;
+  return plain;
+}
+
+const failure = (log: { Error: string; Cause: unknown }) => ({ error: log.Error, cause: String(log.Cause) });
+
+type Draft = Omit<HistoryEvent, 'id'>;
+const TERMINAL = new Set(['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimeout']);
+
+/** Turns the library's event log into console-style history events, numbered as they arrive. */
+class History {
+  readonly events: HistoryEvent[] = [];
+  listenerError: unknown;
+  /** Per Map, iterations started and not yet finished; the library drops an aborted one's end. */
+  private readonly open = new Map<string, number[]>();
+  // `state.input` is the same object in every event of one visit of a state: it ties a Catch to its exit.
+  private readonly caught = new WeakMap<object, Set<string>>();
+  private terminal: Draft[] = [];
+
+  constructor(
+    private readonly states: Map<string, StateInfo>,
+    private readonly onEvent?: (event: HistoryEvent) => void,
+  ) {}
+
+  add(log: EventLog): void {
+    const drafts = this.convert(log);
+    // The execution's end is held back so that it stays last, after aborted iterations.
+    if (TERMINAL.has(log.type)) this.terminal.push(...drafts);
+    else for (const draft of drafts) this.emit(draft);
+  }
+
+  finish(): void {
+    const timestamp = this.terminal[0]?.timestamp ?? new Date().toISOString();
+    for (const [stateName, indexes] of this.open) {
+      const aborted = {
+        type: 'MapIterationAborted',
+        timestamp,
+        stateName,
+        parentStateName: this.states.get(stateName)?.parent,
+      };
+      for (const index of indexes) this.emit({ ...aborted, mapIterationIndex: index });
+    }
+    for (const draft of this.terminal) this.emit(draft);
+  }
+
+  private emit(draft: Draft): void {
+    const event: HistoryEvent = { id: this.events.length + 1, ...draft };
+    this.events.push(event);
+    try {
+      this.onEvent?.(event);
+    } catch (error) {
+      this.listenerError ??= error;
+    }
+  }
+
+  private convert(log: EventLog): Draft[] {
+    const timestamp = new Date(log.timestamp).toISOString();
+    switch (log.type) {
+      case 'ExecutionStarted':
+        return [{ type: 'ExecutionStarted', timestamp, input: log.input }];
+      case 'ExecutionSucceeded':
+        return [{ type: 'ExecutionSucceeded', timestamp, output: log.output }];
+      case 'ExecutionFailed':
+        return [{ type: 'ExecutionFailed', timestamp, ...failure(log) }];
+      case 'ExecutionAborted':
+        return [{ type: 'ExecutionAborted', timestamp }];
+      case 'ExecutionTimeout':
+        return [{ type: 'ExecutionTimedOut', timestamp, error: 'States.Timeout' }];
+      case 'MapIterationStarted':
+      case 'MapIterationSucceeded':
+      case 'MapIterationFailed': {
+        const { name } = log.parentState;
+        const indexes = this.open.get(name) ?? this.open.set(name, []).get(name)!;
+        if (log.type === 'MapIterationStarted') indexes.push(log.index);
+        else if (indexes.includes(log.index)) indexes.splice(indexes.indexOf(log.index), 1);
+        const event = { type: log.type, timestamp, stateName: name, mapIterationIndex: log.index };
+        const failed = log.type === 'MapIterationFailed' && failure(log);
+        return [{ ...event, parentStateName: this.states.get(name)?.parent, ...failed }];
+      }
+      case 'ParallelBranchStarted':
+      case 'ParallelBranchSucceeded':
+      case 'ParallelBranchFailed':
+        return []; // Step Functions reports Parallel states, not their branches
+    }
+    const name = log.state.name;
+    const info = this.states.get(name);
+    const kind = info?.type ?? log.state.type;
+    const base = { timestamp, stateName: name, parentStateName: info?.parent, mapIterationIndex: log.index };
+    const visit =
+      typeof log.state.input === 'object' && log.state.input !== null ? log.state.input : undefined;
+    const fanOut = kind === 'Map' || kind === 'Parallel';
+    switch (log.type) {
+      case 'StateEntered': {
+        const started =
+          kind === 'Task' ? ['TaskScheduled', 'TaskStarted'] : fanOut ? [`${kind}StateStarted`] : [];
+        const entered = { ...base, type: `${kind}StateEntered`, input: log.state.input };
+        return [entered, ...started.map((type) => ({ ...base, type }))];
+      }
+      case 'StateExited': {
+        const wasCaught = visit !== undefined && this.caught.get(visit)?.delete(name) === true;
+        const succeeded = kind === 'Task' ? 'TaskSucceeded' : fanOut ? `${kind}StateSucceeded` : undefined;
+        return [
+          ...(succeeded && !wasCaught ? [{ ...base, type: succeeded, output: log.state.output }] : []),
+          { ...base, type: `${kind}StateExited`, output: log.state.output },
+        ];
+      }
+      case 'StateFailed':
+        if (kind === 'Fail') return []; // ExecutionFailed follows with the same error
+        return [{ ...base, type: `${kind === 'Task' ? 'Task' : `${kind}State`}Failed`, ...failure(log) }];
+      case 'StateRetried': {
+        const again =
+          kind === 'Task' ? ['TaskRetried', 'TaskScheduled', 'TaskStarted'] : [`${kind}StateRetried`];
+        return again.map((type) => ({ ...base, type, retryAttempt: log.retry.attempt }));
+      }
+      case 'StateCaught':
+        if (visit) this.caught.set(visit, (this.caught.get(visit) ?? new Set()).add(name));
+        return [{ ...base, type: 'StateCaught' }]; // not a Step Functions event; the console counts it
+    }
   }
 }
+
+const validatedDefinitions = new Set<string>();
 
 export async function runStateMachine(options: RunOptions): Promise<ExecutionResult> {
   const definition = substitutePlaceholders(options.definition);
-  const missing = findTaskStates(definition).filter((name) => !options.handlers[name]);
+  const states = describeStates(definition);
+  const missing = [...states].filter(([name, info]) => info.type === 'Task' && !options.handlers[name]);
   if (missing.length > 0) {
-    throw new Error(`refusing to run: no local handler for Task state(s) ${missing.join(', ')}`);
+    const names = missing.map(([name]) => name).join(', ');
+    throw new Error(`refusing to run: no local handler for Task state(s) ${names} (keyed by state name)`);
   }
-  const types = stateTypes(definition);
-  const machine = new StateMachine(definition as never, { validationOptions: { checkArn: false } });
-  const startDate = new Date().toISOString();
+  // asl-validator takes about half a second a call: a definition validated once is not validated again.
+  const key = JSON.stringify(definition);
+  const validationOptions = validatedDefinitions.has(key) ? { noValidate: true } : { checkArn: false };
+  const machine = new StateMachine(definition as never, { validationOptions });
+  validatedDefinitions.add(key);
+
+  let closed = false;
+  const inFlight = new Set<Promise<unknown>>();
+  const local = (name: string, handler: TaskHandler) => async (input: unknown) => {
+    if (closed) throw new Error(`execution already ended: ${name} not run`);
+    // JSON in and out, as through Lambda: a handler cannot alias the state's data, Dates become strings.
+    const call = Promise.resolve().then(() => handler(JSON.parse(JSON.stringify(input ?? null))));
+    inFlight.add(call);
+    try {
+      return JSON.parse(JSON.stringify((await call) ?? null) ?? 'null');
+    } catch (error) {
+      throw taskError(error);
+    } finally {
+      inFlight.delete(call);
+    }
+  };
+  const localHandlers = Object.fromEntries(
+    Object.entries(options.handlers).map(([name, handler]) => [name, local(name, handler)]),
+  );
   const retryIntervalOverrides = options.zeroRetryWaits
-    ? Object.fromEntries([...types.keys()].map((name) => [name, 0]))
+    ? Object.fromEntries([...states].filter(([, info]) => info.retries).map(([name]) => [name, 0]))
     : undefined;
+
+  const startDate = new Date().toISOString();
+  const Name = options.executionId.split(':').at(-1) || options.executionId;
+  const Execution = { Id: options.executionId, Name, StartTime: startDate, Input: options.input as never };
   const execution = machine.run(options.input as never, {
-    overrides: {
-      taskResourceLocalHandlers: options.handlers as never,
-      ...(retryIntervalOverrides && { retryIntervalOverrides }),
-    },
-    context: {
-      Execution: {
-        Id: options.executionId,
-        Name: options.executionId,
-        StartTime: startDate,
-        Input: options.input as never,
-      },
-    },
+    overrides: { taskResourceLocalHandlers: localHandlers as never, retryIntervalOverrides },
+    context: { Execution },
   });
 
-  const events: HistoryEvent[] = [];
+  const history = new History(states, options.onEvent);
   const collecting = (async () => {
-    for await (const log of execution.eventLogs) {
-      for (const event of toHistory(log, types)) {
-        const withId = { id: events.length + 1, ...event };
-        events.push(withId);
-        options.onEvent?.(withId);
-      }
-    }
+    for await (const log of execution.eventLogs) history.add(log);
+    history.finish();
   })();
 
-  let result: Pick<ExecutionResult, 'status' | 'output' | 'error'>;
+  let outcome: Pick<ExecutionResult, 'status' | 'output' | 'error'>;
   try {
-    result = { status: 'SUCCEEDED', output: await execution.result };
+    outcome = { status: 'SUCCEEDED', output: await execution.result };
   } catch (error) {
-    result = { status: 'FAILED', error: failureOf(error) };
+    // ExecutionError wraps what failed: a handler's error, a Fail state's Error and Cause, a runtime error.
+    const inner = error instanceof ExecutionError && error.cause instanceof Error ? error.cause : error;
+    const timedOut = inner instanceof ExecutionTimeoutError && {
+      name: 'States.Timeout',
+      message: inner.message,
+    };
+    const { name, message } =
+      timedOut || (inner instanceof Error ? inner : { name: 'Error', message: String(inner) });
+    outcome = { status: 'FAILED', error: { name, message } };
   }
+  const stopDate = new Date().toISOString();
+  closed = true;
+  execution.abort(); // stops iterations still running after a failure at their next state
   await collecting;
-  const failed = events.findLast((event) => event.type === 'ExecutionFailed');
-  if (result.status === 'FAILED' && failed?.error) {
-    result.error = { name: failed.error, message: failed.cause ?? failed.error };
-  }
-  return { ...result, events, startDate, stopDate: new Date().toISOString() };
-}
-
-function failureOf(error: unknown): { name: string; message: string } {
-  const inner = error instanceof Error && error.cause instanceof Error ? error.cause : error;
-  if (inner instanceof Error)
-    return { name: inner.name, message: String((inner as { cause?: unknown }).cause ?? inner.message) };
-  return { name: 'Error', message: String(inner) };
+  // Handlers still running (siblings of a failed iteration, timed-out ones) finish before we return,
+  // so callers never clean up under them; one running past the longest Task timeout is left behind.
+  const longest = Math.max(60, ...[...states.values()].map((info) => info.timeoutSeconds ?? 0));
+  await Promise.race([Promise.allSettled(inFlight), sleep(longest * 1000, undefined, { ref: false })]);
+  if (history.listenerError !== undefined) throw history.listenerError;
+  return { ...outcome, events: history.events, startDate, stopDate };
 }

@@ -1,58 +1,83 @@
+import { randomUUID } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionResult, HistoryEvent } from './asl-runner.ts';
 
 /**
- * Executions on disk: `<dir>/<executionId>/execution.json` (written atomically) and
- * `events.jsonl` (appended as events happen, so another process can follow a run live).
+ * Executions on disk, one directory each: `<dir>/<executionId>/execution.json` (replaced
+ * atomically) and `events.jsonl` (appended as events happen, so another process can follow a run
+ * live). Several processes can write different executions at once; no database.
  */
 export interface ExecutionMeta {
   executionId: string;
+  name?: string;
   runId?: string;
   input: unknown;
   startDate: string;
 }
 
-export interface StoredExecution extends ExecutionMeta {
-  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+
+export interface ExecutionSummary extends ExecutionMeta {
+  status: ExecutionStatus;
   stopDate?: string;
   output?: unknown;
   error?: { name: string; message: string };
+}
+
+export interface StoredExecution extends ExecutionSummary {
   events: HistoryEvent[];
 }
 
-type ExecutionFile = Omit<StoredExecution, 'events'>;
+/** Who runs the execution: a RUNNING execution whose process is gone was aborted. */
+type ExecutionFile = ExecutionSummary & { owner?: { host: string; pid: number } };
+
+const ID = /^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,255}$/;
 
 export class ExecutionStore {
   constructor(readonly dir: string) {}
 
-  private path(id: string, file: string): string {
-    if (!/^[A-Za-z0-9._:-]+$/.test(id)) throw new Error(`invalid execution id "${id}"`);
-    return join(this.dir, id, file);
+  private path(id: string, file?: string): string {
+    if (!ID.test(id)) throw new Error(`invalid execution id "${id}": letters, digits, "._:-", at most 256`);
+    return file ? join(this.dir, id, file) : join(this.dir, id);
   }
 
   private async writeMeta(meta: ExecutionFile): Promise<void> {
     const target = this.path(meta.executionId, 'execution.json');
-    const temp = `${target}.${process.pid}.tmp`;
-    await writeFile(temp, JSON.stringify(meta, null, 2));
-    await rename(temp, target);
+    const temp = `${target}.${randomUUID()}.tmp`;
+    try {
+      await writeFile(temp, JSON.stringify(meta, null, 2));
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
   }
 
+  /** Fails if the id is taken: two runs never share a history. */
   async createExecution(meta: ExecutionMeta): Promise<void> {
-    await mkdir(join(this.dir, meta.executionId), { recursive: true });
+    await mkdir(this.dir, { recursive: true });
+    await mkdir(this.path(meta.executionId)).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'EEXIST' ? new Error(`execution "${meta.executionId}" already exists`) : error;
+    });
     await writeFile(this.path(meta.executionId, 'events.jsonl'), '');
-    await this.writeMeta({ ...meta, status: 'RUNNING' });
+    await this.writeMeta({ ...meta, status: 'RUNNING', owner: { host: hostname(), pid: process.pid } });
   }
 
-  /** Synchronous on purpose: events stay in order without a queue, and each is one small line. */
+  /** Synchronous on purpose: events stay in order without a queue, each line lands in one write. */
   appendEvent(id: string, event: HistoryEvent): void {
     appendFileSync(this.path(id, 'events.jsonl'), `${JSON.stringify(event)}\n`);
   }
 
+  /** Also appends any event of the result not appended live, so a run without onEvent keeps its history. */
   async finishExecution(id: string, result: ExecutionResult): Promise<void> {
     const meta = await this.readMeta(id);
-    if (!meta) throw new Error(`no execution ${id}`);
+    if (!meta) throw new Error(`no execution "${id}" in ${this.dir}`);
+    const stored = await this.readEvents(id);
+    const lastId = stored.at(-1)?.id ?? 0;
+    for (const event of result.events) if (event.id > lastId) this.appendEvent(id, event);
     await this.writeMeta({
       ...meta,
       status: result.status,
@@ -62,31 +87,53 @@ export class ExecutionStore {
     });
   }
 
-  private async readMeta(id: string): Promise<ExecutionFile | null> {
-    try {
-      return JSON.parse(await readFile(this.path(id, 'execution.json'), 'utf8')) as ExecutionFile;
-    } catch {
-      return null;
-    }
-  }
-
   async getExecution(id: string): Promise<StoredExecution | null> {
     const meta = await this.readMeta(id);
-    if (!meta) return null;
-    const text = await readFile(this.path(id, 'events.jsonl'), 'utf8').catch(() => '');
-    const events = text
-      .split('\n')
-      .filter((line) => line.trim() !== '')
-      .map((line) => JSON.parse(line) as HistoryEvent);
-    return { ...meta, events };
+    return meta && { ...meta, events: await this.readEvents(id) };
   }
 
-  /** Newest first. */
-  async listExecutions(): Promise<ExecutionFile[]> {
+  /** Newest first, without events. */
+  async listExecutions(): Promise<ExecutionSummary[]> {
     const ids = await readdir(this.dir).catch(() => [] as string[]);
-    const metas = await Promise.all(ids.map((id) => this.readMeta(id).catch(() => null)));
+    const metas = await Promise.all(
+      ids.filter((id) => ID.test(id)).map((id) => this.readMeta(id).catch(() => null)),
+    );
     return metas
-      .filter((meta): meta is ExecutionFile => meta !== null)
-      .sort((a, b) => b.startDate.localeCompare(a.startDate));
+      .filter((meta): meta is ExecutionSummary => meta !== null)
+      .sort((a, b) => b.startDate.localeCompare(a.startDate) || b.executionId.localeCompare(a.executionId));
+  }
+
+  private async readMeta(id: string): Promise<ExecutionSummary | null> {
+    let meta: ExecutionFile;
+    try {
+      meta = JSON.parse(await readFile(this.path(id, 'execution.json'), 'utf8')) as ExecutionFile;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    const { owner, ...summary } = meta;
+    if (summary.status === 'RUNNING' && owner?.host === hostname() && !alive(owner.pid)) {
+      return { ...summary, status: 'ABORTED' };
+    }
+    return summary;
+  }
+
+  /** A line still being written by the running process has no newline yet: it is left out. */
+  private async readEvents(id: string): Promise<HistoryEvent[]> {
+    const text = await readFile(this.path(id, 'events.jsonl'), 'utf8').catch(() => '');
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    return complete
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as HistoryEvent);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
