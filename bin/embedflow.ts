@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { runBench } from '../bench/run-bench.ts';
-import { listExecutions, showExecution } from '../cli/executions.ts';
+import { DEFAULT_CONSOLE_PORT, runConsole } from '../cli/console.ts';
+import { executionSource, listExecutions, showExecution } from '../cli/executions.ts';
 import { useLocalStack } from '../cli/local-env.ts';
 import {
   EXIT_OK,
@@ -14,6 +15,7 @@ import {
 } from '../cli/output.ts';
 import { querySnapshot } from '../cli/query.ts';
 import { renderRunSummary, runLocal } from '../cli/run.ts';
+import { runAws } from '../cli/run-aws.ts';
 import { exportSnapshot, listSnapshots, rollbackSnapshot } from '../cli/snapshots.ts';
 import { ensureStack, readStack, stopStack } from '../cli/stack.ts';
 import { streamFile } from '../cli/stream.ts';
@@ -70,7 +72,14 @@ program
     '--demo',
     'generate synthetic receipt words and lines, embedded by the local deterministic embedder',
   )
-  .option('--input <dir>', 'DIR/<collection>/*.jsonl: every file one delta, applied in name order')
+  .option(
+    '--input <dir>',
+    'DIR/<collection>/*.jsonl: every file one delta, applied in name order (AWS mode: s3://bucket/prefix/)',
+  )
+  .option(
+    '--state-machine-arn <arn>',
+    'AWS mode: start this deployed state machine on --input s3://… and follow it',
+  )
   .option('--run-id <id>', 'run id (re-running an applied run id changes nothing)')
   .option('--words-deltas <n>', 'demo: words deltas', parseIntegerOption('--words-deltas', 0), 60)
   .option('--lines-deltas <n>', 'demo: lines deltas', parseIntegerOption('--lines-deltas', 0), 40)
@@ -90,7 +99,9 @@ program
   )
   .action(
     action(async (options) => {
-      const { summary, exitCode } = await runLocal(options as never);
+      const { summary, exitCode } = options.stateMachineArn
+        ? await runAws(options as never)
+        : await runLocal(options as never);
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       else process.stdout.write(`${renderRunSummary(summary)}\n`);
       return exitCode;
@@ -100,14 +111,46 @@ program
 const executions = program
   .command('executions')
   .description('inspect executions (event history like the console)');
+const stateMachineOption = () =>
+  new Option(
+    '--state-machine-arn <arn>',
+    "AWS mode: a deployed state machine's executions instead of the local ones",
+  );
 executions
   .command('list')
   .description('list executions, newest first')
-  .action(action(async (options) => listExecutions(options)));
+  .addOption(stateMachineOption())
+  .action(action(async (options) => listExecutions(await executionSource(options as never))));
 executions
   .command('show <id>')
-  .description("an execution's event history: state, event, elapsed, duration, error")
-  .action(action(async (options, id: string) => showExecution(options, id)));
+  .description(
+    "an execution's event history: state, event, elapsed, duration, error (AWS mode: id is the ARN)",
+  )
+  .addOption(stateMachineOption())
+  .action(action(async (options, id: string) => showExecution(await executionSource(options as never), id)));
+
+program
+  .command('console')
+  .description('serve a web console of executions on 127.0.0.1: graph, event history, run summary, live')
+  .option(
+    '--port <n>',
+    'port on 127.0.0.1 (0: any free port)',
+    parseIntegerOption('--port', 0),
+    DEFAULT_CONSOLE_PORT,
+  )
+  .option('--open', 'open the page in the default browser')
+  .addOption(stateMachineOption())
+  .action(
+    action(async (options) => {
+      await runConsole({
+        dataDir: String(options.dataDir),
+        port: Number(options.port),
+        stateMachineArn: options.stateMachineArn as string | undefined,
+        open: Boolean(options.open),
+      });
+      return EXIT_OK;
+    }),
+  );
 
 program
   .command('query')

@@ -9,6 +9,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import type { HistoryEvent } from '../local/asl-runner.ts';
+import { UsageError } from './output.ts';
 
 /**
  * AWS mode: the deployed state machine driven through @aws-sdk/client-sfn, with executions
@@ -53,12 +54,24 @@ export interface StartAwsRunOptions {
   signal?: AbortSignal;
 }
 
+const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/;
+
+/** Rejects a malformed --state-machine-arn before any AWS call, naming the flag. */
+export function checkStateMachineArn(arn: string): string {
+  if (!STATE_MACHINE_ARN.test(arn)) {
+    throw new UsageError(
+      `--state-machine-arn "${arn}" is not a state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`,
+    );
+  }
+  return arn;
+}
+
 const regionOf = (arn: string) => arn.split(':')[3] || undefined;
 const sfnClientFor = (arn: string) => new SFNClient({ region: regionOf(arn) });
 
 export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
   const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
-  if (!match) throw new Error(`"${uri}" is not an S3 URI: expected s3://bucket/prefix/`);
+  if (!match) throw new UsageError(`--input "${uri}" is not an S3 URI: expected s3://bucket/prefix/`);
   const prefix = match[2]!;
   return { bucket: match[1]!, prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/` };
 }
@@ -78,7 +91,9 @@ export async function listCollections(s3: S3Client, inputUri: string): Promise<A
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   if (collections.length === 0) {
-    throw new Error(`no collection folders under ${inputUri} (expected ${inputUri}<collection>/*.jsonl)`);
+    throw new UsageError(
+      `no collection folders under ${inputUri} (expected ${inputUri}<collection>/*.jsonl)`,
+    );
   }
   return collections.sort((a, b) => a.name.localeCompare(b.name));
 }

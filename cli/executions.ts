@@ -1,25 +1,37 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { HistoryEvent } from '../local/asl-runner.ts';
-import { ExecutionStore } from '../local/execution-store.ts';
-import { type GlobalOptions, table, UsageError } from './output.ts';
+import { type ExecutionSource, LocalExecutionSource } from '../local/console/execution-source.ts';
+import { checkStateMachineArn } from './aws-mode.ts';
+import { table, UsageError } from './output.ts';
 
-/** `executions list|show`: the local execution store rendered like the console's history view. */
-function store(options: GlobalOptions): ExecutionStore {
-  return new ExecutionStore(join(resolve(options.dataDir), 'executions'));
+/**
+ * `executions list|show`: executions rendered like the console's history view, from the local
+ * execution store or, with --state-machine-arn, from a deployed state machine (ListExecutions,
+ * DescribeExecution, GetExecutionHistory) — the same sources the web console reads.
+ */
+export async function executionSource(options: {
+  dataDir: string;
+  stateMachineArn?: string;
+}): Promise<ExecutionSource> {
+  if (options.stateMachineArn === undefined) return new LocalExecutionSource(resolve(options.dataDir));
+  checkStateMachineArn(options.stateMachineArn);
+  const { AwsExecutionSource } = await import('../local/console/aws-source.ts');
+  return new AwsExecutionSource(options.stateMachineArn);
 }
 
 const seconds = (from?: string, to?: string) =>
   from && to ? `${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(2)} s` : '';
 
-export async function listExecutions(options: GlobalOptions) {
-  const executions = await store(options).listExecutions();
+export async function listExecutions(source: ExecutionSource) {
+  const executions = await source.list();
   const value = {
     executions: executions.map((execution) => ({
       executionId: execution.executionId,
       status: execution.status,
       startDate: execution.startDate,
       stopDate: execution.stopDate,
-      runId: (execution.input as { runId?: string } | undefined)?.runId,
+      runId: execution.runId,
+      collections: execution.collections,
     })),
   };
   const human = () =>
@@ -37,12 +49,10 @@ export async function listExecutions(options: GlobalOptions) {
   return { value, human };
 }
 
-export async function showExecution(options: GlobalOptions, id: string) {
-  const execution = await store(options).getExecution(id);
+export async function showExecution(source: ExecutionSource, id: string) {
+  const execution = await source.get(id);
   if (!execution)
-    throw new UsageError(
-      `no execution "${id}" in ${resolve(options.dataDir)} (see: embedflow executions list)`,
-    );
+    throw new UsageError(`no execution "${id}" in ${source.description} (see: embedflow executions list)`);
   const value = {
     executionId: execution.executionId,
     status: execution.status,

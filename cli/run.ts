@@ -116,7 +116,7 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
   }
 }
 
-function collectSummaries(output: unknown): RunSummary['collections'] {
+export function collectSummaries(output: unknown): RunSummary['collections'] {
   const collections: RunSummary['collections'] = {};
   const list = (output as { collections?: CollectionSummary[] } | undefined)?.collections ?? [];
   for (const { collection, ...summary } of list) collections[collection] = summary;

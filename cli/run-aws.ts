@@ -1,0 +1,50 @@
+import { isValidRunId } from '../lambdas/core/run-layout.ts';
+import { checkStateMachineArn, parseS3Uri, startAwsRun } from './aws-mode.ts';
+import { EXIT_OK, EXIT_RUN_FAILED, UsageError } from './output.ts';
+import { RunProgress } from './progress.ts';
+import { collectSummaries, newRunId, type RunOptions, type RunSummary } from './run.ts';
+
+export interface AwsRunOptions extends RunOptions {
+  stateMachineArn: string;
+}
+
+/**
+ * `embedflow run --state-machine-arn ARN --input s3://bucket/prefix/`: starts the deployed state
+ * machine on deltas already in S3 and follows it with the same progress and summary as a local run.
+ * Sizes come from the deployed functions' environment, not from this shell's.
+ */
+export async function runAws(options: AwsRunOptions): Promise<{ summary: RunSummary; exitCode: number }> {
+  checkStateMachineArn(options.stateMachineArn);
+  if (options.demo) throw new UsageError('--demo runs locally only: drop --state-machine-arn');
+  if (!options.input) throw new UsageError('AWS mode needs --input s3://bucket/prefix/');
+  parseS3Uri(options.input);
+  if (options.runId !== undefined && !isValidRunId(options.runId)) {
+    throw new UsageError(
+      `--run-id "${options.runId}" must be 1-128 characters of letters, digits, ".", "_" or "-"`,
+    );
+  }
+  const runId = options.runId ?? newRunId();
+  const progress = new RunProgress();
+  const started = performance.now();
+  try {
+    progress.message(`run ${runId}: starting ${options.stateMachineArn} on ${options.input}`);
+    const execution = await startAwsRun({
+      stateMachineArn: options.stateMachineArn,
+      inputUri: options.input,
+      runId,
+      onEvent: (event) => progress.handle(event),
+    });
+    const succeeded = execution.status === 'SUCCEEDED';
+    const summary: RunSummary = {
+      executionId: execution.executionId,
+      runId,
+      status: succeeded ? 'SUCCEEDED' : 'FAILED',
+      ...(execution.error && { error: execution.error }),
+      collections: collectSummaries(execution.output),
+      wallMs: Math.round(performance.now() - started),
+    };
+    return { summary, exitCode: succeeded ? EXIT_OK : EXIT_RUN_FAILED };
+  } finally {
+    progress.stop();
+  }
+}

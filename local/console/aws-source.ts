@@ -1,0 +1,98 @@
+import {
+  DescribeExecutionCommand,
+  DescribeStateMachineCommand,
+  GetExecutionHistoryCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
+import { getAwsExecution, listAwsExecutions } from '../../cli/aws-mode.ts';
+import {
+  collectionsOf,
+  type ExecutionDetail,
+  type ExecutionSource,
+  type ExecutionSummary,
+} from './execution-source.ts';
+
+/**
+ * Executions of a deployed state machine (`embedflow console --state-machine-arn ARN`), read with
+ * the same calls the AWS console makes. Execution ids are execution ARNs.
+ */
+export class AwsExecutionSource implements ExecutionSource {
+  readonly description: string;
+  private readonly executionArnPrefix: string;
+
+  constructor(
+    private readonly stateMachineArn: string,
+    private readonly client = new SFNClient({ region: stateMachineArn.split(':')[3] || undefined }),
+  ) {
+    this.description = `AWS executions of ${stateMachineArn}`;
+    this.executionArnPrefix = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:`;
+  }
+
+  async list(): Promise<ExecutionSummary[]> {
+    // ListExecutions carries no input: collections show once an execution is opened.
+    const executions = await listAwsExecutions(this.stateMachineArn, this.client);
+    return executions.map((execution) => ({
+      executionId: execution.executionId,
+      name: execution.name,
+      status: execution.status,
+      startDate: execution.startDate,
+      ...(execution.stopDate && { stopDate: execution.stopDate }),
+      collections: [],
+    }));
+  }
+
+  async get(executionId: string): Promise<ExecutionDetail | null> {
+    // Only this state machine's executions: the console never becomes a reader of arbitrary ARNs.
+    if (!executionId.startsWith(this.executionArnPrefix)) return null;
+    try {
+      const execution = await getAwsExecution(executionId, this.client);
+      const runId = (execution.input as { runId?: unknown } | null | undefined)?.runId;
+      return {
+        executionId: execution.executionId,
+        name: execution.name,
+        ...(typeof runId === 'string' && { runId }),
+        status: execution.status,
+        startDate: execution.startDate,
+        ...(execution.stopDate && { stopDate: execution.stopDate }),
+        collections: collectionsOf(execution.input),
+        input: execution.input,
+        ...(execution.output !== undefined && { output: execution.output }),
+        ...(execution.error && { error: execution.error }),
+        events: execution.events,
+      };
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Status and newest event id: two small calls instead of the whole history on every poll. */
+  async changeToken(executionId: string): Promise<string | null> {
+    if (!executionId.startsWith(this.executionArnPrefix)) return null;
+    try {
+      const [described, newest] = await Promise.all([
+        this.client.send(new DescribeExecutionCommand({ executionArn: executionId })),
+        this.client.send(
+          new GetExecutionHistoryCommand({ executionArn: executionId, reverseOrder: true, maxResults: 1 }),
+        ),
+      ]);
+      return `${described.status}:${newest.events?.[0]?.id ?? 0}`;
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  /** The deployed definition (ARNs substituted), so the graph is the one that actually ran. */
+  async definition(): Promise<object> {
+    const described = await this.client.send(
+      new DescribeStateMachineCommand({ stateMachineArn: this.stateMachineArn }),
+    );
+    return JSON.parse(described.definition ?? '{"States":{}}') as object;
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const name = (error as { name?: string } | null)?.name;
+  return name === 'ExecutionDoesNotExist' || name === 'InvalidArn';
+}

@@ -1,0 +1,136 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HistoryEvent } from '../asl-runner.ts';
+import { ExecutionStore } from '../execution-store.ts';
+
+/**
+ * Where the console reads executions from. Kept to two required calls so that an AWS implementation
+ * (ListExecutions, DescribeExecution + GetExecutionHistory) plugs in beside the local store.
+ */
+export type ExecutionStatus =
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'TIMED_OUT'
+  | 'ABORTED'
+  | 'PENDING_REDRIVE';
+
+export interface ExecutionSummary {
+  executionId: string;
+  /** A shorter display name when the id is long (AWS: the execution name; the id is its ARN). */
+  name?: string;
+  runId?: string;
+  status: ExecutionStatus;
+  startDate: string;
+  stopDate?: string;
+  /** Collection names of the run, from the execution input. */
+  collections: string[];
+}
+
+export interface ExecutionDetail extends ExecutionSummary {
+  input: unknown;
+  output?: unknown;
+  error?: { name: string; message: string };
+  /** History events named as GetExecutionHistory names them, with `stateName` on state events. */
+  events: HistoryEvent[];
+}
+
+export interface ExecutionSource {
+  /** One line for the page header: where these executions live. */
+  readonly description: string;
+  /** Newest first. */
+  list(): Promise<ExecutionSummary[]>;
+  /** null for an unknown id (never throws for one). */
+  get(executionId: string): Promise<ExecutionDetail | null>;
+  /**
+   * Optional: a cheap marker that changes whenever the execution does. The live stream then re-reads
+   * an execution only when it moved; without it the stream re-reads on every poll.
+   */
+  changeToken?(executionId: string): Promise<string | null>;
+  /** Optional: how often the live stream may poll a running execution (default 2000 ms). */
+  readonly pollIntervalMs?: number;
+  /** Optional: the definition the executions ran (AWS: DescribeStateMachine). Default: the local ASL file. */
+  definition?(): Promise<object>;
+}
+
+/** The run's collection names: the input lists them as names or as `{ name }` objects. */
+export function collectionsOf(input: unknown): string[] {
+  const listed = (input as { collections?: unknown } | null | undefined)?.collections;
+  if (!Array.isArray(listed)) return [];
+  return listed
+    .map((entry) =>
+      typeof entry === 'string' ? entry : (entry as { name?: unknown } | null | undefined)?.name,
+    )
+    .filter((name): name is string => typeof name === 'string');
+}
+
+function runIdOf(execution: { runId?: string; input: unknown }): string | undefined {
+  const fromInput = (execution.input as { runId?: unknown } | null | undefined)?.runId;
+  return execution.runId ?? (typeof fromInput === 'string' ? fromInput : undefined);
+}
+
+// Ids the store accepts: never "." or "..", so a URL can't name a directory outside `executions/`.
+const EXECUTION_ID = /^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,255}$/;
+const isSafeId = (id: string) => EXECUTION_ID.test(id);
+
+/** Executions written by `embedflow run` under `<dataDir>/executions/`. */
+export class LocalExecutionSource implements ExecutionSource {
+  readonly description: string;
+  // Two stat() calls per poll: cheap enough to follow a run closely.
+  readonly pollIntervalMs = 300;
+  private readonly store: ExecutionStore;
+
+  constructor(readonly dataDir: string) {
+    const dir = join(dataDir, 'executions');
+    this.store = new ExecutionStore(dir);
+    this.description = `local executions in ${dir}`;
+  }
+
+  async list(): Promise<ExecutionSummary[]> {
+    const executions = await this.store.listExecutions();
+    return executions.map((execution) => ({
+      executionId: execution.executionId,
+      ...(execution.name && { name: execution.name }),
+      runId: runIdOf(execution),
+      status: execution.status,
+      startDate: execution.startDate,
+      ...(execution.stopDate && { stopDate: execution.stopDate }),
+      collections: collectionsOf(execution.input),
+    }));
+  }
+
+  async get(executionId: string): Promise<ExecutionDetail | null> {
+    if (!isSafeId(executionId)) return null;
+    // The store leaves out a last line still being written, so a run in flight reads cleanly.
+    const execution = await this.store.getExecution(executionId);
+    if (!execution) return null;
+    return {
+      executionId: execution.executionId,
+      ...(execution.name && { name: execution.name }),
+      runId: runIdOf(execution),
+      status: execution.status,
+      startDate: execution.startDate,
+      ...(execution.stopDate && { stopDate: execution.stopDate }),
+      collections: collectionsOf(execution.input),
+      input: execution.input,
+      ...(execution.output !== undefined && { output: execution.output }),
+      ...(execution.error && { error: execution.error }),
+      events: execution.events,
+    };
+  }
+
+  /** events.jsonl only grows and execution.json is replaced atomically: size + mtime tell a change. */
+  async changeToken(executionId: string): Promise<string | null> {
+    if (!isSafeId(executionId)) return null;
+    const dir = join(this.store.dir, executionId);
+    try {
+      const [meta, events] = await Promise.all([
+        stat(join(dir, 'execution.json')),
+        stat(join(dir, 'events.jsonl')),
+      ]);
+      return `${meta.mtimeMs}:${events.size}`;
+    } catch {
+      return null;
+    }
+  }
+}
