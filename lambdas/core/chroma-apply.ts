@@ -52,15 +52,18 @@ export async function applyOps(
 }
 
 async function applyBatch(collection: Collection, batch: RecordOp[], stats: ApplyStats): Promise<void> {
+  // Chroma embeds the documents of an update that carries no embeddings (and fails without an
+  // embedding function), so a document change is sent with the record's current embedding.
+  const changesDocument = batch.some((op) => op.op === 'update' && op.document !== undefined);
   const existing = await collection.get({
     ids: batch.map((op) => op.id),
-    include: ['metadatas', 'documents'],
+    include: changesDocument ? ['metadatas', 'embeddings'] : ['metadatas'],
   });
-  const current = new Map<string, { metadata: Metadata | null; document: string | null }>();
+  const current = new Map<string, { metadata: Metadata | null; embedding?: number[] }>();
   existing.ids.forEach((id, index) => {
     current.set(id, {
       metadata: (existing.metadatas[index] as Metadata | null) ?? null,
-      document: existing.documents[index] ?? null,
+      ...(changesDocument && { embedding: existing.embeddings[index] as number[] }),
     });
   });
 
@@ -99,13 +102,19 @@ async function applyBatch(collection: Collection, batch: RecordOp[], stats: Appl
       ...(current.get(op.id)?.metadata ?? {}),
       ...(op.op === 'update' ? op.metadata : {}),
     }),
-    document: (op.op === 'update' ? op.document : undefined) ?? current.get(op.id)?.document ?? undefined,
+    // Only a new document is sent: Chroma keeps the current one otherwise.
+    document: op.op === 'update' ? op.document : undefined,
+    embedding: current.get(op.id)?.embedding,
   }));
   for (const part of partition(updated, (update) => update.document !== undefined)) {
+    const withDocuments = part[0]!.document !== undefined;
     await collection.update({
       ids: part.map((update) => update.id),
       metadatas: part.map((update) => update.metadata) as Metadata[],
-      ...(part[0]!.document !== undefined && { documents: part.map((update) => update.document!) }),
+      ...(withDocuments && {
+        documents: part.map((update) => update.document!),
+        embeddings: part.map((update) => update.embedding!),
+      }),
     });
   }
   stats.updated += presentUpdates.length;

@@ -144,6 +144,57 @@ describe('stream compaction', () => {
     expect((await snapshot(words)).get('later')).toEqual({ ok: true });
   });
 
+  it("updateMetadata keeps a documented record's document and vector; a new document keeps the vector", async () => {
+    // Chroma embeds the documents of an update sent without embeddings: with no embedding function
+    // that fails, so an update must never resend documents it does not change.
+    const lines = uniqueCollection('lines');
+    const vector = (seedValue: number) => Array.from(randomEmbedding(seededRandom(seedValue), DIM));
+    const result = await compactBatch(rt, [
+      sqs('d0', {
+        collection: lines,
+        operation: 'upsert',
+        records: [
+          { id: 'p', embedding: vector(11), document: 'TOTAL 12.00', metadata: { line: 1 } },
+          { id: 'q', embedding: vector(12), document: 'CASH 20.00', metadata: { line: 2 } },
+        ],
+      }),
+    ]);
+    expect(result.failures).toEqual([]);
+    const updated = await compactBatch(rt, [
+      sqs('d1', {
+        collection: lines,
+        operation: 'updateMetadata',
+        updates: [{ id: 'p', metadata: { label: 'total' } }],
+      }),
+      sqs('d2', {
+        collection: lines,
+        operation: 'updateMetadata',
+        updates: [{ id: 'q', document: 'CHANGE 7.88' }],
+      }),
+    ]);
+    expect(updated.failures).toEqual([]);
+
+    const pointer = await rt.pointers.read(lines);
+    const server = await startChroma((await rt.snapshots.materialize(pointer.snapshotKey!)).path);
+    try {
+      const all = await (await openCollection(server, lines)).get({
+        ids: ['p', 'q'],
+        include: ['documents', 'metadatas', 'embeddings'],
+      });
+      const byId = new Map(all.ids.map((id, index) => [id, index]));
+      const at = (id: string) => byId.get(id)!;
+      expect(all.documents[at('p')]).toBe('TOTAL 12.00');
+      expect(all.metadatas[at('p')]).toEqual({ line: 1, label: 'total' });
+      expect(all.documents[at('q')]).toBe('CHANGE 7.88');
+      expect(all.metadatas[at('q')]).toEqual({ line: 2 });
+      const distance = (a: number[], b: number[]) => Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+      expect(distance(Array.from(all.embeddings[at('p')]!), vector(11))).toBeLessThan(1e-6);
+      expect(distance(Array.from(all.embeddings[at('q')]!), vector(12))).toBeLessThan(1e-6);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a stream of updates interleaved with concurrent batch runs on the same collection loses nothing', async () => {
     const words = uniqueCollection('words');
     const stream = (async () => {
