@@ -78,5 +78,13 @@ export async function renderCharts(
     'Run time (ms) by chunk / group size',
     'nominal',
   );
+  await bar(
+    'stream',
+    'bench-stream.png',
+    'variant',
+    'streamLockHoldP99Ms',
+    'Stream publish lock hold (p99 ms), alone and under batch runs',
+    'nominal',
+  );
   return charts;
 }

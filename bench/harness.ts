@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { createRuntime, type Runtime, resetRuntime } from '../lambdas/core/runtime.ts';
 import { type LocalServices, startLocalServices } from '../local/services.ts';
 
+export { percentile } from '../cli/stats.ts';
+
 /** What every scenario reports: one row per variant, measured in the same run on the same data. */
 export interface ScenarioResult {
   name: string;
@@ -56,12 +58,6 @@ export async function withBenchContext<T>(
     await services.stop();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 export const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;

@@ -10,7 +10,7 @@ import { type BenchContext, percentile, round, type ScenarioResult, timed } from
  */
 const STRATEGIES = ['two-phase', 'single-phase'] as const;
 
-async function seed(context: BenchContext, collection: string, records: number, dimension: number) {
+export async function seed(context: BenchContext, collection: string, records: number, dimension: number) {
   const rt = context.runtime();
   // Seed in slices so a 50k snapshot is built the way a collection grows: run after run.
   const slice = 10_000;
@@ -55,7 +55,7 @@ async function concurrentPublishes(
 }
 
 export async function lockHoldBySnapshotSize(context: BenchContext): Promise<ScenarioResult[]> {
-  const sizes = context.quick ? [1_000, 5_000] : [1_000, 20_000, 50_000];
+  const sizes = context.quick ? [1_000, 5_000] : [1_000, 10_000, 20_000, 50_000];
   const dimension = context.quick ? 64 : 128;
   const writers = 8;
   const rows: ScenarioResult[] = [];

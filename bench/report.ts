@@ -50,6 +50,12 @@ const SECTIONS: { name: string; title: string; meaning: string }[] = [
     meaning:
       'Small chunks mean many ProcessChunk tasks and, past GROUP_SIZE segments, levels of intermediate merges; large chunks mean fewer, longer tasks. With Lambda the chunk tasks run in parallel (MAP_MAX_CONCURRENCY), so on AWS the balance tips further toward smaller chunks than on this two-core machine. The final merge and its lock hold barely depend on these sizes: the lock never covers the merge.',
   },
+  {
+    name: 'stream',
+    title: '6. Stream compaction while batch runs hit the same collection',
+    meaning:
+      'Change messages (7 in 10 upserts, 2 metadata updates, 1 delete) go through the compaction-stream handler core in SQS batches of 10, one publish per batch, first alone and then while batch runs publish into the same collection from two lanes. Failed messages are sent again as SQS would redeliver them, failed batch publishes retried as the FinalMerge Retry would. `lostRecords` compares the final snapshot with the expected count: it must be 0. Stream lock holds stay in milliseconds because a batch run never holds the lock while it builds.',
+  },
 ];
 
 export function renderReport(result: BenchResult, charts: Record<string, string>): string {

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { InvalidArgumentError } from 'commander';
 import { renderCharts } from './charts.ts';
 import {
   type BenchContext,
@@ -11,6 +12,7 @@ import {
 import { mergePipeline } from './pipeline-scenarios.ts';
 import { contention, lockHoldBySnapshotSize } from './publish-scenarios.ts';
 import { renderReport } from './report.ts';
+import { streamUnderBatchRuns } from './stream-scenarios.ts';
 import { chunkSweep, overhead } from './workflow-scenarios.ts';
 
 export interface BenchResult {
@@ -58,6 +60,11 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
     lockHoldTwoPhaseOverSinglePhase50k: round(lockHold('two-phase') / lockHold('single-phase'), 4),
     throughput4RunsTwoPhaseOverSinglePhase: round(throughput('two-phase') / throughput('single-phase'), 3),
     runOverRawUpsert: round(wall('overhead', 'workflow-run') / wall('overhead', 'raw-chroma-upsert'), 3),
+    streamThroughputUnderBatchRunsOverAlone: round(
+      metric(scenarios, (s) => s.variant === 'stream-with-batch-runs', 'messagesPerSecond') /
+        metric(scenarios, (s) => s.variant === 'stream-alone', 'messagesPerSecond'),
+      3,
+    ),
     segmentMergeOverChromaMerge: round(
       wall('merge-pipeline', 'segments') / wall('merge-pipeline', 'chroma'),
       4,
@@ -65,20 +72,28 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
   };
 }
 
-const SCENARIOS: [string, (context: BenchContext) => Promise<ScenarioResult[]>][] = [
-  ['lock hold by snapshot size', lockHoldBySnapshotSize],
+/** Scenario names as `--only` takes them (the `name` of the rows each one produces). */
+export const SCENARIOS: [string, (context: BenchContext) => Promise<ScenarioResult[]>][] = [
+  ['lock-hold', lockHoldBySnapshotSize],
   ['contention', contention],
-  ['merge pipeline', mergePipeline],
+  ['merge-pipeline', mergePipeline],
   ['overhead', overhead],
-  ['chunk sweep', chunkSweep],
+  ['chunk-sweep', chunkSweep],
+  ['stream', streamUnderBatchRuns],
 ];
 
-export async function runBench(options: { quick: boolean; docsDir: string }): Promise<BenchResult> {
+export async function runBench(options: {
+  quick: boolean;
+  docsDir: string;
+  /** Scenario names to run (default: all). */
+  only?: string[];
+}): Promise<BenchResult> {
+  const selected = SCENARIOS.filter(([name]) => !options.only || options.only.includes(name));
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const scenarios = await withBenchContext(options.quick, async (context) => {
     const rows: ScenarioResult[] = [];
-    for (const [title, scenario] of SCENARIOS) {
+    for (const [title, scenario] of selected) {
       context.log(`--- ${title}`);
       rows.push(...(await scenario(context)));
     }
@@ -95,4 +110,17 @@ export async function runBench(options: { quick: boolean; docsDir: string }): Pr
   const charts = await renderCharts(scenarios, options.docsDir);
   await writeFile(join(options.docsDir, 'benchmarks.md'), renderReport(result, charts));
   return result;
+}
+
+/** `--only a,b`: scenario names, each checked against the known ones. */
+export function parseScenarioNames(value: string): string[] {
+  const known = SCENARIOS.map(([name]) => name);
+  const names = value.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !known.includes(name));
+  if (unknown.length > 0 || names.length === 0) {
+    throw new InvalidArgumentError(
+      `unknown scenario "${unknown.join(', ')}": choose from ${known.join(', ')}`,
+    );
+  }
+  return names;
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { runBench } from '../bench/run-bench.ts';
+import { parseScenarioNames, runBench } from '../bench/run-bench.ts';
 import { DEFAULT_CONSOLE_PORT, runConsole } from '../cli/console.ts';
 import { executionSource, listExecutions, showExecution } from '../cli/executions.ts';
 import { useLocalStack } from '../cli/local-env.ts';
@@ -259,6 +259,11 @@ program
   .command('bench')
   .description('benchmarks measured side by side in one run; writes docs/benchmarks.md and charts')
   .option('--quick', 'smaller sizes (a few minutes)')
+  .addOption(
+    new Option('--only <names>', 'comma-separated scenarios to run (default: all)').argParser(
+      parseScenarioNames,
+    ),
+  )
   .option(
     '--docs-dir <dir>',
     'where to write benchmarks.md and the PNG charts',
@@ -266,7 +271,11 @@ program
   )
   .action(
     action(async (options) => {
-      const result = await runBench({ quick: Boolean(options.quick), docsDir: String(options.docsDir) });
+      const result = await runBench({
+        quick: Boolean(options.quick),
+        docsDir: String(options.docsDir),
+        ...(options.only !== undefined && { only: options.only as string[] }),
+      });
       return {
         value: {
           scenarios: result.scenarios,

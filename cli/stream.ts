@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Runtime } from '../lambdas/core/runtime.ts';
 import { compactBatch, type MessageFailure } from '../lambdas/core/stream-compaction.ts';
 import { info, UsageError } from './output.ts';
+import { percentile } from './stats.ts';
 
 /**
  * `embedflow stream --file MESSAGES.jsonl`: feeds stream messages (one JSON body per line)
@@ -11,12 +12,6 @@ export interface StreamOptions {
   file: string;
   batchSize: number;
   batchWaitMs: number;
-}
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 export async function streamFile(rt: Runtime, options: StreamOptions) {
