@@ -33,6 +33,7 @@ const TUNABLES = [
   'LOCK_STRATEGY',
   'MAX_CAS_RETRIES',
   'LOCK_WAIT_SECONDS',
+  'FINAL_REBASE_LOCKED',
 ];
 
 export async function withBenchContext<T>(
@@ -55,8 +56,11 @@ export async function withBenchContext<T>(
   try {
     return await body(context);
   } finally {
-    await services.stop();
-    await rm(dir, { recursive: true, force: true });
+    // Teardown trouble is reported, never allowed to replace the measurements or the real error.
+    await services.stop().catch((error) => context.log(`could not stop the services: ${error}`));
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }).catch((error) =>
+      context.log(`could not remove ${dir}: ${error}`),
+    );
   }
 }
 

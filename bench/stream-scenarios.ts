@@ -1,4 +1,5 @@
 import { opsChange } from '../lambdas/core/changes.ts';
+import { CasConflictError, LockBusyError } from '../lambdas/core/errors.ts';
 import { type PublishResult, publish } from '../lambdas/core/publish.ts';
 import { publishDeps, type Runtime } from '../lambdas/core/runtime.ts';
 import { compactBatch, type StreamRecord } from '../lambdas/core/stream-compaction.ts';
@@ -8,7 +9,7 @@ import { seed } from './publish-scenarios.ts';
 
 /**
  * Scenario 6: the stream compaction handler (SQS batches of 10) on one collection, alone and while
- * batch runs publish into the same collection. Failed messages are sent again, as SQS redelivers
+ * batch runs publish into the same collection, with and without the starvation guard. Failed messages are sent again, as SQS redelivers
  * them; failed batch publishes are retried, as the FinalMerge state's Retry does. At the end the
  * snapshot must hold exactly the expected records: nothing lost under contention.
  */
@@ -70,6 +71,7 @@ async function batchRuns(
 ) {
   const results: PublishResult[] = [];
   let failures = 0;
+  let abandoned = 0;
   // Two lanes: runs keep arriving while the stream flows, as scheduled batch runs would.
   const lane = async (first: number) => {
     for (let index = first; index < runs; index += 2) {
@@ -77,19 +79,20 @@ async function batchRuns(
         `${collection}-run${index}`,
         makeUpserts(`${collection}-r${index}`, recordsEach, dimension, 500 + index),
       );
-      for (let attempt = 1; ; attempt++) {
+      for (let attempt = 1; attempt <= SFN_ATTEMPTS; attempt++) {
         try {
           results.push(await publish(publishDeps(rt), collection, change));
           break;
         } catch (error) {
-          if (attempt >= SFN_ATTEMPTS) throw error;
+          if (!(error instanceof CasConflictError || error instanceof LockBusyError)) throw error;
           failures++;
+          if (attempt === SFN_ATTEMPTS) abandoned++;
         }
       }
     }
   };
   await Promise.all([lane(0), lane(1)]);
-  return { results, retriedFailures: failures };
+  return { results, retriedFailures: failures, abandoned };
 }
 
 export async function streamUnderBatchRuns(context: BenchContext): Promise<ScenarioResult[]> {
@@ -99,20 +102,33 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
   const runs = context.quick ? 4 : 8;
   const recordsEach = context.quick ? 100 : 500;
   const rows: ScenarioResult[] = [];
-  for (const variant of ['stream-alone', 'stream-with-batch-runs'] as const) {
+  // The unguarded variant is DESIGN.md's plain rule (fail after MAX_CAS_RETRIES): the baseline
+  // that shows what the starvation guard buys.
+  const variants = [
+    ['stream-alone', 'true'],
+    ['stream-with-batch-runs', 'true'],
+    ['stream-with-batch-runs-unguarded', 'false'],
+  ] as const;
+  for (const [variant, finalRebaseLocked] of variants) {
     const collection = `stream-${variant}`;
     await seed(context, collection, base, dimension);
-    const rt = context.runtime({ LOCK_WAIT_SECONDS: '600' });
+    const rt = context.runtime({ LOCK_WAIT_SECONDS: '600', FINAL_REBASE_LOCKED: finalRebaseLocked });
     const messages = streamMessages(collection, messageCount, dimension);
-    const withRuns = variant === 'stream-with-batch-runs';
+    const withRuns = variant !== 'stream-alone';
     context.log(`stream: ${messageCount} messages${withRuns ? `, ${runs} batch runs at once` : ''}`);
-    const [stream, batch] = await Promise.all([
+    // allSettled: nothing may still be writing when the bench tears its services down.
+    const [streamOutcome, batchOutcome] = await Promise.allSettled([
       timed(() => feedStream(rt, messages)),
       withRuns ? batchRuns(rt, collection, runs, recordsEach, dimension) : undefined,
     ]);
+    if (streamOutcome.status === 'rejected') throw streamOutcome.reason;
+    if (batchOutcome.status === 'rejected') throw batchOutcome.reason;
+    const stream = streamOutcome.value;
+    const batch = batchOutcome.value;
     const upserts = messages.filter((_, index) => index % 10 < 7).length;
     const deletes = messages.filter((_, index) => index % 10 === 9).length;
-    const expected = base + upserts - deletes + (withRuns ? runs * recordsEach : 0);
+    const publishedRuns = batch?.results.length ?? 0;
+    const expected = base + upserts - deletes + publishedRuns * recordsEach;
     const pointer = await rt.pointers.read(collection);
     const batchResults = batch?.results ?? [];
     rows.push({
@@ -140,7 +156,9 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
           ),
         ),
         batchCasRetries: batchResults.reduce((sum, r) => sum + r.casRetries, 0),
+        batchLockedRebases: batchResults.filter((r) => r.lockedRebase).length,
         batchRetriedFailures: batch?.retriedFailures ?? 0,
+        batchRunsAbandoned: batch?.abandoned ?? 0,
         undeliveredMessages: stream.value.undelivered,
         lostRecords: expected - pointer.recordCount,
       },

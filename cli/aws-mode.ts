@@ -9,6 +9,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import type { HistoryEvent } from '../local/asl-runner.ts';
+import type { ExecutionStatus } from '../local/console/execution-source.ts';
 import { UsageError } from './output.ts';
 
 /**
@@ -16,13 +17,7 @@ import { UsageError } from './output.ts';
  * returned in the same shape as the local execution store so the CLI renders both alike.
  * `executionId` is the execution ARN: it is what `getAwsExecution` takes back.
  */
-export type AwsExecutionStatus =
-  | 'RUNNING'
-  | 'SUCCEEDED'
-  | 'FAILED'
-  | 'TIMED_OUT'
-  | 'ABORTED'
-  | 'PENDING_REDRIVE';
+export type AwsExecutionStatus = ExecutionStatus;
 
 export interface AwsExecution {
   executionId: string;

@@ -19,6 +19,7 @@ export const SETTING_DEFAULTS = {
   MAX_CAS_RETRIES: '3',
   SNAPSHOT_RETENTION: '5',
   LOCK_STRATEGY: 'two-phase',
+  FINAL_REBASE_LOCKED: 'true',
 } as const;
 
 export type SettingName = keyof typeof SETTING_DEFAULTS;

@@ -73,6 +73,7 @@ export async function startChroma(path: string, timeoutMs = 30_000): Promise<Chr
       await waitForHeartbeat(port, child, () => output, timeoutMs);
     } catch (error) {
       lastError = error; // most likely another process took the port between probe and bind
+      await stopChild(child); // never leave a server behind writing into a directory we will delete
       continue;
     }
     return {

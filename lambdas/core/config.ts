@@ -20,6 +20,8 @@ export interface Config {
   maxCasRetries: number;
   snapshotRetention: number;
   lockStrategy: 'two-phase' | 'single-phase';
+  /** Two-phase only: the last rebase runs under the lock, so a long publish cannot be starved. */
+  finalRebaseLocked: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -34,6 +36,16 @@ function integer(name: string, fallback: number, min: number, max = Number.MAX_S
       throw new ConfigError(`${name} must be an integer ${range}, got "${raw}"`);
     }
     return parsed.data;
+  };
+}
+
+function boolean(name: string, fallback: boolean) {
+  return (env: Env): boolean => {
+    const raw = env[name]?.trim().toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (raw === 'true') return true;
+    if (raw === 'false') return false;
+    throw new ConfigError(`${name} must be "true" or "false", got "${env[name]}"`);
   };
 }
 
@@ -58,7 +70,7 @@ const CHUNK_SIZE_PREFIX = 'CHUNK_SIZE_';
 export function loadConfig(env: Env = process.env): Config {
   const values = Object.fromEntries(Object.entries(readers).map(([key, read]) => [key, read(env)])) as Omit<
     Config,
-    'lockStrategy' | 'chunkSizeOverrides'
+    'lockStrategy' | 'chunkSizeOverrides' | 'finalRebaseLocked'
   >;
 
   const strategyRaw = env.LOCK_STRATEGY?.trim() || 'two-phase';
@@ -66,6 +78,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (!strategy.success) {
     throw new ConfigError(`LOCK_STRATEGY must be "two-phase" or "single-phase", got "${env.LOCK_STRATEGY}"`);
   }
+
+  const finalRebaseLocked = boolean('FINAL_REBASE_LOCKED', true)(env);
 
   if (values.heartbeatIntervalSeconds * 2 >= values.lockDurationSeconds) {
     throw new ConfigError(
@@ -80,7 +94,7 @@ export function loadConfig(env: Env = process.env): Config {
     chunkSizeOverrides[name.slice(CHUNK_SIZE_PREFIX.length).toLowerCase()] = integer(name, 15, 1)(env);
   }
 
-  return { ...values, chunkSizeOverrides, lockStrategy: strategy.data };
+  return { ...values, chunkSizeOverrides, lockStrategy: strategy.data, finalRebaseLocked };
 }
 
 /** Deltas per chunk for a collection: words and lines have their own defaults, others CHUNK_SIZE. */

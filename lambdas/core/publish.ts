@@ -12,6 +12,9 @@ import { parseSnapshotKey, type SnapshotStore } from './snapshot-store.ts';
  *   C  lock: re-read; unchanged → conditional swap v0→v1; moved → release and rebase (redo B)
  *   D  no lock: delete unpublished uploads and versions past retention
  * The conditional swap is the fence; the lease only avoids wasted work.
+ * Starvation guard (FINAL_REBASE_LOCKED, on by default): the last of MAX_CAS_RETRIES rebases runs
+ * A-C under one lock, so a publish whose build is slower than the gap between others' commits (a
+ * large batch run against a busy stream) still lands; the lock is then held for one build.
  * `single-phase` holds one lock across A-C: the old design, kept as the benchmark baseline.
  */
 export type FaultPoint = 'after-upload' | 'holding-lock' | 'after-swap';
@@ -21,7 +24,7 @@ export interface PublishDeps {
   pointers: PointerStore;
   lock: LeaseLock;
   snapshots: SnapshotStore;
-  config: Pick<Config, 'maxCasRetries' | 'snapshotRetention' | 'lockStrategy'>;
+  config: Pick<Config, 'maxCasRetries' | 'snapshotRetention' | 'lockStrategy' | 'finalRebaseLocked'>;
   workDir: string;
   /** Test-only crash points between phases. */
   faults?: (point: FaultPoint) => Promise<void> | void;
@@ -44,6 +47,8 @@ export interface PublishResult {
   maxLockHoldMs: number;
   lockCollisions: number;
   casRetries: number;
+  /** The publish landed on its final rebase, run under the lock (the starvation guard). */
+  lockedRebase: boolean;
   publishMs: number;
   missingIds: string[];
   deletedObjects: number;
@@ -100,6 +105,7 @@ export async function publish(deps: PublishDeps, collection: string, change: Cha
     maxLockHoldMs: round(locks.maxHoldMs),
     lockCollisions: locks.collisions,
     casRetries: 0,
+    lockedRebase: false,
     publishMs: round(performance.now() - started),
     missingIds: [],
     deletedObjects: 0,
@@ -108,15 +114,18 @@ export async function publish(deps: PublishDeps, collection: string, change: Cha
 
   for (let attempt = 0; ; attempt++) {
     deps.onPhase?.(attempt === 0 ? 'read-pointer' : 'rebase', attempt);
-    const attemptOutcome = singlePhase
-      ? await locks.with(collection, async (held) => {
-          const base = await deps.pointers.read(collection);
-          if (isApplied(base, change))
-            return { base, commit: { outcome: 'already-applied', head: base } as Commit };
-          const built = await build(deps, base, change, attempt);
-          return { base, built, commit: await commit(deps, held, base, built, change) };
-        })
-      : await twoPhaseAttempt(deps, locks, collection, change, attempt);
+    const lockedRebase =
+      !singlePhase && deps.config.finalRebaseLocked && attempt > 0 && attempt >= deps.config.maxCasRetries;
+    const attemptOutcome =
+      singlePhase || lockedRebase
+        ? await locks.with(collection, async (held) => {
+            const base = await deps.pointers.read(collection);
+            if (isApplied(base, change))
+              return { base, commit: { outcome: 'already-applied', head: base } as Commit };
+            const built = await build(deps, base, change, attempt);
+            return { base, built, commit: await commit(deps, held, base, built, change) };
+          })
+        : await twoPhaseAttempt(deps, locks, collection, change, attempt);
 
     const { base, built, commit: done } = attemptOutcome;
     if (done.outcome === 'published') {
@@ -125,6 +134,7 @@ export async function publish(deps: PublishDeps, collection: string, change: Cha
       const deletedObjects = await cleanup(deps, done.pointer);
       return result('published', base, done.pointer, {
         casRetries: attempt,
+        lockedRebase,
         missingIds: built?.stats.missingIds ?? [],
         deletedObjects,
       });

@@ -6,10 +6,11 @@ import {
 } from '@aws-sdk/client-sfn';
 import { getAwsExecution, listAwsExecutions } from '../../cli/aws-mode.ts';
 import {
-  collectionsOf,
+  detailOf,
   type ExecutionDetail,
   type ExecutionSource,
   type ExecutionSummary,
+  summaryOf,
 } from './execution-source.ts';
 
 /**
@@ -31,35 +32,14 @@ export class AwsExecutionSource implements ExecutionSource {
   async list(): Promise<ExecutionSummary[]> {
     // ListExecutions carries no input: collections show once an execution is opened.
     const executions = await listAwsExecutions(this.stateMachineArn, this.client);
-    return executions.map((execution) => ({
-      executionId: execution.executionId,
-      name: execution.name,
-      status: execution.status,
-      startDate: execution.startDate,
-      ...(execution.stopDate && { stopDate: execution.stopDate }),
-      collections: [],
-    }));
+    return executions.map(summaryOf);
   }
 
   async get(executionId: string): Promise<ExecutionDetail | null> {
     // Only this state machine's executions: the console never becomes a reader of arbitrary ARNs.
     if (!executionId.startsWith(this.executionArnPrefix)) return null;
     try {
-      const execution = await getAwsExecution(executionId, this.client);
-      const runId = (execution.input as { runId?: unknown } | null | undefined)?.runId;
-      return {
-        executionId: execution.executionId,
-        name: execution.name,
-        ...(typeof runId === 'string' && { runId }),
-        status: execution.status,
-        startDate: execution.startDate,
-        ...(execution.stopDate && { stopDate: execution.stopDate }),
-        collections: collectionsOf(execution.input),
-        input: execution.input,
-        ...(execution.output !== undefined && { output: execution.output }),
-        ...(execution.error && { error: execution.error }),
-        events: execution.events,
-      };
+      return detailOf(await getAwsExecution(executionId, this.client));
     } catch (error) {
       if (isMissing(error)) return null;
       throw error;

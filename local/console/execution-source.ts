@@ -64,9 +64,45 @@ export function collectionsOf(input: unknown): string[] {
     .filter((name): name is string => typeof name === 'string');
 }
 
-function runIdOf(execution: { runId?: string; input: unknown }): string | undefined {
+function runIdOf(execution: { runId?: string; input?: unknown }): string | undefined {
   const fromInput = (execution.input as { runId?: unknown } | null | undefined)?.runId;
   return execution.runId ?? (typeof fromInput === 'string' ? fromInput : undefined);
+}
+
+/** What both stores hold of an execution (local store record, or DescribeExecution + history). */
+interface StoredExecution {
+  executionId: string;
+  name?: string;
+  runId?: string;
+  status: ExecutionStatus;
+  startDate: string;
+  stopDate?: string;
+  input?: unknown;
+  output?: unknown;
+  error?: { name: string; message: string };
+}
+
+export function summaryOf(execution: StoredExecution): ExecutionSummary {
+  const runId = runIdOf(execution);
+  return {
+    executionId: execution.executionId,
+    ...(execution.name && { name: execution.name }),
+    ...(runId !== undefined && { runId }),
+    status: execution.status,
+    startDate: execution.startDate,
+    ...(execution.stopDate && { stopDate: execution.stopDate }),
+    collections: collectionsOf(execution.input),
+  };
+}
+
+export function detailOf(execution: StoredExecution & { events: HistoryEvent[] }): ExecutionDetail {
+  return {
+    ...summaryOf(execution),
+    input: execution.input,
+    ...(execution.output !== undefined && { output: execution.output }),
+    ...(execution.error && { error: execution.error }),
+    events: execution.events,
+  };
 }
 
 // Ids the store accepts: never "." or "..", so a URL can't name a directory outside `executions/`.
@@ -88,15 +124,7 @@ export class LocalExecutionSource implements ExecutionSource {
 
   async list(): Promise<ExecutionSummary[]> {
     const executions = await this.store.listExecutions();
-    return executions.map((execution) => ({
-      executionId: execution.executionId,
-      ...(execution.name && { name: execution.name }),
-      runId: runIdOf(execution),
-      status: execution.status,
-      startDate: execution.startDate,
-      ...(execution.stopDate && { stopDate: execution.stopDate }),
-      collections: collectionsOf(execution.input),
-    }));
+    return executions.map(summaryOf);
   }
 
   async get(executionId: string): Promise<ExecutionDetail | null> {
@@ -104,19 +132,7 @@ export class LocalExecutionSource implements ExecutionSource {
     // The store leaves out a last line still being written, so a run in flight reads cleanly.
     const execution = await this.store.getExecution(executionId);
     if (!execution) return null;
-    return {
-      executionId: execution.executionId,
-      ...(execution.name && { name: execution.name }),
-      runId: runIdOf(execution),
-      status: execution.status,
-      startDate: execution.startDate,
-      ...(execution.stopDate && { stopDate: execution.stopDate }),
-      collections: collectionsOf(execution.input),
-      input: execution.input,
-      ...(execution.output !== undefined && { output: execution.output }),
-      ...(execution.error && { error: execution.error }),
-      events: execution.events,
-    };
+    return detailOf(execution);
   }
 
   /** events.jsonl only grows and execution.json is replaced atomically: size + mtime tell a change. */

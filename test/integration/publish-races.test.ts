@@ -143,6 +143,45 @@ describe('fencing and leases', () => {
     expect(count).toBe(60);
   });
 
+  it('starvation guard: a publisher beaten on every rebase lands on its last one, run under the lock', async () => {
+    const rt = stack.runtime({ MAX_CAS_RETRIES: '2' });
+    const collection = uniqueCollection('words');
+    await publish(publishDeps(rt), collection, opsChange('seed', makeUpserts('seed', 3, DIM)));
+    let beaten = 0;
+    // A faster writer (a busy stream) commits while the slow publisher builds, every time it can.
+    const slowDeps = (deps: Runtime) =>
+      publishDeps(deps, {
+        faults: async (point) => {
+          if (point !== 'after-upload') return;
+          beaten++;
+          await publish(
+            publishDeps(deps),
+            collection,
+            opsChange(`fast-${beaten}`, makeUpserts(`fast${beaten}`, 1, DIM)),
+          );
+        },
+      });
+
+    const result = await publish(slowDeps(rt), collection, opsChange('slow', makeUpserts('slow', 20, DIM)));
+    // Attempts 0 and 1 are two-phase and lose; attempt 2 holds the lock from read to swap.
+    expect(beaten).toBe(2);
+    expect(result).toMatchObject({
+      status: 'published',
+      casRetries: 2,
+      lockedRebase: true,
+      snapshotVersion: 4,
+    });
+    const { count } = await countAndIds(rt, collection);
+    expect(count).toBe(3 + 2 + 20);
+
+    // Without the guard, DESIGN.md's plain rule: fail with a retryable conflict after the retries.
+    const unguarded = stack.runtime({ MAX_CAS_RETRIES: '2', FINAL_REBASE_LOCKED: 'false' });
+    await expect(
+      publish(slowDeps(unguarded), collection, opsChange('slow-2', makeUpserts('slow2', 20, DIM))),
+    ).rejects.toThrow(/moved on every attempt \(3 attempts/);
+    expect((await rt.pointers.read(collection)).recentRunIds).not.toContain('slow-2');
+  });
+
   it('the pointer swap refuses a stale version even without any lock', async () => {
     const rt = stack.runtime();
     const collection = uniqueCollection('words');

@@ -17,7 +17,9 @@ describe('loadConfig', () => {
       maxCasRetries: 3,
       snapshotRetention: 5,
       lockStrategy: 'two-phase',
+      finalRebaseLocked: true,
     });
+    expect(loadConfig({ FINAL_REBASE_LOCKED: 'False' }).finalRebaseLocked).toBe(false);
   });
 
   it.each([
@@ -35,6 +37,7 @@ describe('loadConfig', () => {
       { LOCK_STRATEGY: 'three-phase' },
       'LOCK_STRATEGY must be "two-phase" or "single-phase", got "three-phase"',
     ],
+    [{ FINAL_REBASE_LOCKED: 'yes' }, 'FINAL_REBASE_LOCKED must be "true" or "false", got "yes"'],
   ])('rejects %o naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
