@@ -37,10 +37,12 @@ export async function renderCharts(
         data: { values: rowsOf(scenarios, name) },
         mark: 'bar',
         encoding: {
-          x: { field: x, type: xType },
-          xOffset: { field: 'variant' },
+          // Variant names are long: the legend names them, the axis would overlap them.
+          x: { field: x, type: xType, axis: x === 'variant' ? { labels: false } : { labelAngle: 0 } },
+          // Bars side by side per x value; when x is the variant itself there is one bar per x.
+          ...(x !== 'variant' && { xOffset: { field: 'variant' } }),
           y: { field: y, type: 'quantitative' },
-          color: { field: 'variant', type: 'nominal' },
+          color: { field: 'variant', type: 'nominal', legend: { labelLimit: 300 } },
         },
         width: 360,
         height: 220,
