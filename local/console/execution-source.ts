@@ -70,17 +70,8 @@ function runIdOf(execution: { runId?: string; input?: unknown }): string | undef
 }
 
 /** What both stores hold of an execution (local store record, or DescribeExecution + history). */
-interface StoredExecution {
-  executionId: string;
-  name?: string;
-  runId?: string;
-  status: ExecutionStatus;
-  startDate: string;
-  stopDate?: string;
-  input?: unknown;
-  output?: unknown;
-  error?: { name: string; message: string };
-}
+type StoredExecution = Omit<ExecutionSummary, 'collections'> &
+  Partial<Pick<ExecutionDetail, 'input' | 'output' | 'error'>>;
 
 export function summaryOf(execution: StoredExecution): ExecutionSummary {
   const runId = runIdOf(execution);

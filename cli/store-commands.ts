@@ -1,0 +1,138 @@
+import type { Command } from 'commander';
+import { action } from './command-action.ts';
+import { useLocalStack } from './local-env.ts';
+import { parseIntegerOption, table } from './output.ts';
+import { querySnapshot } from './query.ts';
+import { exportSnapshot, listSnapshots, rollbackSnapshot } from './snapshots.ts';
+import { ensureStack, readStack, stopStack } from './stack.ts';
+
+/** The commands on what the workflow keeps: snapshots and queries, locks, the local stack. */
+export function registerStoreCommands(program: Command): void {
+  program
+    .command('query')
+    .description('nearest neighbours in the current snapshot of a collection')
+    .requiredOption('--collection <name>', 'collection to query')
+    .option('--text <text>', 'query text, embedded by the local embedder')
+    .option('--vector-of <id>', 'use the stored vector of this id')
+    .option('-k <n>', 'results', parseIntegerOption('-k', 1), 5)
+    .action(
+      action(async (options) => {
+        const rt = await useLocalStack(options.dataDir);
+        return querySnapshot(rt, {
+          collection: String(options.collection),
+          text: options.text as string | undefined,
+          vectorOf: options.vectorOf as string | undefined,
+          k: Number(options.k),
+        });
+      }),
+    );
+
+  const snapshots = program.command('snapshots').description('published snapshot versions');
+  snapshots
+    .command('list')
+    .requiredOption('--collection <name>', 'collection')
+    .description('retained versions, newest first')
+    .action(
+      action(async (options) =>
+        listSnapshots(await useLocalStack(options.dataDir), String(options.collection)),
+      ),
+    );
+  snapshots
+    .command('export')
+    .requiredOption('--collection <name>', 'collection')
+    .requiredOption('--out <dir>', 'empty directory to unpack into (a Chroma persist directory)')
+    .option('--version <n>', 'version (default: current)', parseIntegerOption('--version', 1))
+    .description('unpack a snapshot: stock Chroma opens it with `chroma run --path DIR`')
+    .action(
+      action(async (options) =>
+        exportSnapshot(
+          await useLocalStack(options.dataDir),
+          String(options.collection),
+          String(options.out),
+          options.version as number | undefined,
+        ),
+      ),
+    );
+  snapshots
+    .command('rollback')
+    .requiredOption('--collection <name>', 'collection')
+    .requiredOption(
+      '--to <n>',
+      'retained version whose content to publish again',
+      parseIntegerOption('--to', 1),
+    )
+    .description("publish version N's content as a new version (through the same publish protocol)")
+    .action(
+      action(async (options) =>
+        rollbackSnapshot(
+          await useLocalStack(options.dataDir),
+          String(options.collection),
+          Number(options.to),
+        ),
+      ),
+    );
+
+  program
+    .command('locks')
+    .description('collection locks')
+    .command('list')
+    .description('held locks with owner, age and remaining lease')
+    .action(
+      action(async (options) => {
+        const locks = await (await useLocalStack(options.dataDir)).lock.list();
+        return {
+          value: { locks },
+          human: () =>
+            locks.length === 0
+              ? 'no locks held'
+              : table(
+                  ['LOCK', 'OWNER', 'FENCE', 'AGE', 'REMAINING'],
+                  locks.map((l) => [
+                    l.lockId,
+                    l.owner,
+                    l.fence,
+                    `${l.ageMs} ms`,
+                    l.expired ? 'expired' : `${l.remainingMs} ms`,
+                  ]),
+                ),
+        };
+      }),
+    );
+
+  const stack = program
+    .command('stack')
+    .description('the local services shared by all CLI processes on a data directory');
+  stack
+    .command('up')
+    .description('start the local services (DynamoDB- and S3-compatible) if they are not running')
+    .action(
+      action(async (options) => {
+        const { info, started } = await ensureStack(options.dataDir);
+        return {
+          value: { ...info, started },
+          human: () => `${started ? 'started' : 'running'}: ${JSON.stringify(info)}`,
+        };
+      }),
+    );
+  stack
+    .command('down')
+    .description('stop the local services')
+    .action(
+      action(async (options) => {
+        const stopped = await stopStack(options.dataDir);
+        return { value: { stopped: stopped !== null }, human: () => (stopped ? 'stopped' : 'not running') };
+      }),
+    );
+  stack
+    .command('status')
+    .description('whether the local services run, and on which ports')
+    .action(
+      action(async (options) => {
+        const info = await readStack(options.dataDir);
+        return {
+          value: { running: info !== null, ...info },
+          human: () => (info ? `running: ${JSON.stringify(info)}` : 'not running'),
+        };
+      }),
+    );
+}

@@ -1,0 +1,160 @@
+import { join } from 'node:path';
+import { type Command, Option } from 'commander';
+import { parseScenarioNames, runBench } from '../bench/run-bench.ts';
+import { action } from './command-action.ts';
+import { DEFAULT_CONSOLE_PORT, runConsole } from './console.ts';
+import { executionSource, listExecutions, showExecution } from './executions.ts';
+import { useLocalStack } from './local-env.ts';
+import { EXIT_OK, parseIntegerOption } from './output.ts';
+import { renderRunSummary, runLocal } from './run.ts';
+import { runAws } from './run-aws.ts';
+import { streamFile } from './stream.ts';
+
+/** The workflow's commands: run it, inspect its executions (text and web console), stream, bench. */
+export function registerWorkflowCommands(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'run the workflow on the local stack: synthetic receipts (--demo) or a directory of deltas (--input)',
+    )
+    .option(
+      '--demo',
+      'generate synthetic receipt words and lines, embedded by the local deterministic embedder',
+    )
+    .option(
+      '--input <dir>',
+      'DIR/<collection>/*.jsonl: every file one delta, applied in name order (AWS mode: s3://bucket/prefix/)',
+    )
+    .option(
+      '--state-machine-arn <arn>',
+      'AWS mode: start this deployed state machine on --input s3://… and follow it',
+    )
+    .option('--run-id <id>', 'run id (re-running an applied run id changes nothing)')
+    .option('--words-deltas <n>', 'demo: words deltas', parseIntegerOption('--words-deltas', 0), 60)
+    .option('--lines-deltas <n>', 'demo: lines deltas', parseIntegerOption('--lines-deltas', 0), 40)
+    .option(
+      '--records-per-delta <n>',
+      'demo: records per delta',
+      parseIntegerOption('--records-per-delta', 1),
+      50,
+    )
+    .option('--dim <n>', 'demo: embedding dimension', parseIntegerOption('--dim', 2), 384)
+    .option('--seed <n>', 'demo: random seed', parseIntegerOption('--seed', 0), 42)
+    .addHelpText(
+      'after',
+      '\nSizes come from the environment: CHUNK_SIZE_WORDS (15), CHUNK_SIZE_LINES (25), CHUNK_SIZE (15),\n' +
+        'GROUP_SIZE (20), MAP_MAX_CONCURRENCY, IO_CONCURRENCY, LOCK_DURATION_SECONDS, HEARTBEAT_INTERVAL_SECONDS,\n' +
+        'MAX_CAS_RETRIES, SNAPSHOT_RETENTION, LOCK_STRATEGY. Exit codes: 0 succeeded, 1 run failed, 2 usage error.',
+    )
+    .action(
+      action(async (options) => {
+        const { summary, exitCode } = options.stateMachineArn
+          ? await runAws(options as never)
+          : await runLocal(options as never);
+        if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else process.stdout.write(`${renderRunSummary(summary)}\n`);
+        return exitCode;
+      }),
+    );
+
+  const executions = program
+    .command('executions')
+    .description('inspect executions (event history like the console)');
+  const stateMachineOption = () =>
+    new Option(
+      '--state-machine-arn <arn>',
+      "AWS mode: a deployed state machine's executions instead of the local ones",
+    );
+  executions
+    .command('list')
+    .description('list executions, newest first')
+    .addOption(stateMachineOption())
+    .action(action(async (options) => listExecutions(await executionSource(options as never))));
+  executions
+    .command('show <id>')
+    .description(
+      "an execution's event history: state, event, elapsed, duration, error (AWS mode: id is the ARN)",
+    )
+    .addOption(stateMachineOption())
+    .action(
+      action(async (options, id: string) => showExecution(await executionSource(options as never), id)),
+    );
+
+  program
+    .command('console')
+    .description('serve a web console of executions on 127.0.0.1: graph, event history, run summary, live')
+    .option(
+      '--port <n>',
+      'port on 127.0.0.1 (0: any free port)',
+      parseIntegerOption('--port', 0),
+      DEFAULT_CONSOLE_PORT,
+    )
+    .option('--open', 'open the page in the default browser')
+    .addOption(stateMachineOption())
+    .action(
+      action(async (options) => {
+        await runConsole({
+          dataDir: String(options.dataDir),
+          port: Number(options.port),
+          stateMachineArn: options.stateMachineArn as string | undefined,
+          open: Boolean(options.open),
+        });
+        return EXIT_OK;
+      }),
+    );
+
+  program
+    .command('stream')
+    .description('stream compaction locally: feed change messages through the SQS handler in batches')
+    .requiredOption('--file <path>', 'messages, one JSON body per line (see docs/stream.md)')
+    .option(
+      '--batch-size <n>',
+      'messages per batch (an SQS batch)',
+      parseIntegerOption('--batch-size', 1),
+      10,
+    )
+    .option('--batch-wait-ms <n>', 'pause between batches', parseIntegerOption('--batch-wait-ms', 0), 0)
+    .action(
+      action(async (options) =>
+        streamFile(await useLocalStack(options.dataDir), {
+          file: String(options.file),
+          batchSize: Number(options.batchSize),
+          batchWaitMs: Number(options.batchWaitMs),
+        }),
+      ),
+    );
+
+  program
+    .command('bench')
+    .description('benchmarks measured side by side in one run; writes docs/benchmarks.md and charts')
+    .option('--quick', 'smaller sizes (a few minutes)')
+    .addOption(
+      new Option('--only <names>', 'comma-separated scenarios to run (default: all)').argParser(
+        parseScenarioNames,
+      ),
+    )
+    .option(
+      '--docs-dir <dir>',
+      'where to write benchmarks.md and the PNG charts',
+      join(import.meta.dirname, '..', 'docs'),
+    )
+    .action(
+      action(async (options) => {
+        const result = await runBench({
+          quick: Boolean(options.quick),
+          docsDir: String(options.docsDir),
+          ...(options.only !== undefined && { only: options.only as string[] }),
+        });
+        return {
+          value: {
+            scenarios: result.scenarios,
+            ratios: result.ratios,
+            machine: result.machine,
+            wallSeconds: result.wallSeconds,
+          },
+          human: () =>
+            `${result.scenarios.length} measurements in ${result.wallSeconds} s; ratios ${JSON.stringify(result.ratios)}; report in ${options.docsDir}/benchmarks.md`,
+        };
+      }),
+    );
+}
