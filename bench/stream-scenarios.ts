@@ -9,30 +9,34 @@ import { seed } from './publish-scenarios.ts';
 
 /**
  * Scenario 6: the stream compaction handler (SQS batches of 10) on one collection, alone and while
- * batch runs publish into the same collection, with and without the starvation guard. Failed messages are sent again, as SQS redelivers
- * them; failed batch publishes are retried, as the FinalMerge state's Retry does. At the end the
- * snapshot must hold exactly the expected records: nothing lost under contention.
+ * batch runs publish into the same collection, with and without the starvation guard. Failed
+ * messages are sent again, as SQS redelivers them; failed batch publishes are retried, as the
+ * FinalMerge state's Retry does. At the end the snapshot must hold exactly the expected records:
+ * nothing lost under contention.
  */
 const SQS_BATCH = 10;
 const MAX_DELIVERIES = 10;
 const SFN_ATTEMPTS = 6;
 
 /** Seven in ten messages upsert a new id, two update a seeded id's metadata, one deletes a seeded id. */
+const messageKind = (index: number) =>
+  index % 10 < 7 ? 'upsert' : index % 10 < 9 ? 'updateMetadata' : 'delete';
+
 export function streamMessages(collection: string, count: number, dimension: number): StreamRecord[] {
   const random = seededRandom(7);
   return Array.from({ length: count }, (_, index) => {
     const messageId = `${collection}-m${index}`;
     const seeded = `seed0-${String(index).padStart(5, '0')}`;
-    const kind = index % 10;
+    const kind = messageKind(index);
     const body =
-      kind < 7
+      kind === 'upsert'
         ? {
             operation: 'upsert',
             records: [
               { id: `${collection}-s${index}`, embedding: Array.from(randomEmbedding(random, dimension)) },
             ],
           }
-        : kind < 9
+        : kind === 'updateMetadata'
           ? { operation: 'updateMetadata', updates: [{ id: seeded, metadata: { label: `m${index}` } }] }
           : { operation: 'delete', ids: [seeded] };
     return { messageId, body: JSON.stringify({ messageId, collection, ...body }) };
@@ -125,8 +129,8 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
     if (batchOutcome.status === 'rejected') throw batchOutcome.reason;
     const stream = streamOutcome.value;
     const batch = batchOutcome.value;
-    const upserts = messages.filter((_, index) => index % 10 < 7).length;
-    const deletes = messages.filter((_, index) => index % 10 === 9).length;
+    const upserts = messages.filter((_, index) => messageKind(index) === 'upsert').length;
+    const deletes = messages.filter((_, index) => messageKind(index) === 'delete').length;
     const publishedRuns = batch?.results.length ?? 0;
     const expected = base + upserts - deletes + publishedRuns * recordsEach;
     const pointer = await rt.pointers.read(collection);

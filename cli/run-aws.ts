@@ -1,8 +1,7 @@
-import { isValidRunId } from '../lambdas/core/run-layout.ts';
 import { checkStateMachineArn, parseS3Uri, startAwsRun } from './aws-mode.ts';
 import { EXIT_OK, EXIT_RUN_FAILED, UsageError } from './output.ts';
 import { RunProgress } from './progress.ts';
-import { collectSummaries, newRunId, type RunOptions, type RunSummary } from './run.ts';
+import { checkRunIdOption, collectSummaries, newRunId, type RunOptions, type RunSummary } from './run.ts';
 
 export interface AwsRunOptions extends RunOptions {
   stateMachineArn: string;
@@ -18,11 +17,7 @@ export async function runAws(options: AwsRunOptions): Promise<{ summary: RunSumm
   if (options.demo) throw new UsageError('--demo runs locally only: drop --state-machine-arn');
   if (!options.input) throw new UsageError('AWS mode needs --input s3://bucket/prefix/');
   parseS3Uri(options.input);
-  if (options.runId !== undefined && !isValidRunId(options.runId)) {
-    throw new UsageError(
-      `--run-id "${options.runId}" must be 1-128 characters of letters, digits, ".", "_" or "-"`,
-    );
-  }
+  checkRunIdOption(options.runId);
   const runId = options.runId ?? newRunId();
   const progress = new RunProgress();
   const started = performance.now();

@@ -41,15 +41,18 @@ export function newRunId(prefix = 'run'): string {
   return `${prefix}-${stamp}-${randomUUID().slice(0, 6)}`;
 }
 
+/** Rejects a malformed --run-id before anything is written, naming the flag. */
+export function checkRunIdOption(runId: string | undefined): void {
+  if (runId !== undefined && !isValidRunId(runId)) {
+    throw new UsageError(`--run-id "${runId}" must be 1-128 characters of letters, digits, ".", "_" or "-"`);
+  }
+}
+
 /** `embedflow run --demo | --input DIR`: the whole workflow on the local stack. */
 export async function runLocal(options: RunOptions): Promise<{ summary: RunSummary; exitCode: number }> {
   if (!options.demo && !options.input) throw new UsageError('run needs --demo or --input DIR (see --help)');
   if (options.demo && options.input) throw new UsageError('give either --demo or --input, not both');
-  if (options.runId !== undefined && !isValidRunId(options.runId)) {
-    throw new UsageError(
-      `--run-id "${options.runId}" must be 1-128 characters of letters, digits, ".", "_" or "-"`,
-    );
-  }
+  checkRunIdOption(options.runId);
   const config = loadConfig(process.env); // a bad variable stops here, before anything is written
   const runId = options.runId ?? newRunId(options.demo ? 'demo' : 'run');
   const dataDir = resolve(options.dataDir);
