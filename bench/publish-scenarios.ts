@@ -1,5 +1,5 @@
-import { opsChange } from '../lambdas/core/changes.ts';
-import { type PublishResult, publish } from '../lambdas/core/publish.ts';
+import { type PublishResult, publish } from '../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../lambdas/core/records/changes.ts';
 import { publishDeps } from '../lambdas/core/runtime.ts';
 import { makeUpserts } from '../local/synthetic-records.ts';
 import { type BenchContext, percentile, round, type ScenarioResult, timed } from './harness.ts';

@@ -1,8 +1,8 @@
-import { opsChange } from '../lambdas/core/changes.ts';
 import { CasConflictError, LockBusyError } from '../lambdas/core/errors.ts';
-import { type PublishResult, publish } from '../lambdas/core/publish.ts';
+import { type PublishResult, publish } from '../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../lambdas/core/records/changes.ts';
 import { publishDeps, type Runtime } from '../lambdas/core/runtime.ts';
-import { compactBatch, type StreamRecord } from '../lambdas/core/stream-compaction.ts';
+import { compactBatch, type StreamRecord } from '../lambdas/core/stream/stream-compaction.ts';
 import { makeUpserts, randomEmbedding, seededRandom } from '../local/synthetic-records.ts';
 import { type BenchContext, percentile, round, type ScenarioResult, timed } from './harness.ts';
 import { seed } from './publish-scenarios.ts';

@@ -1,12 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { foldAndSort } from '../lambdas/core/changes.ts';
-import { applyOps } from '../lambdas/core/chroma-apply.ts';
-import { startChroma } from '../lambdas/core/chroma-server.ts';
-import { collectionEnvKey } from '../lambdas/core/config.ts';
-import { openCollection } from '../lambdas/core/snapshot-builder.ts';
-import type { CollectionSummary } from '../lambdas/core/workflow-state.ts';
+import { applyOps } from '../lambdas/core/chroma/chroma-apply.ts';
+import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
+import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { collectionEnvKey } from '../lambdas/core/config/config.ts';
+import { foldAndSort } from '../lambdas/core/records/changes.ts';
+import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
 import { makeUpserts } from '../local/synthetic-records.ts';
 import { executeLocally } from '../local/workflow.ts';
 import { type BenchContext, round, type ScenarioResult, timed } from './harness.ts';

@@ -1,10 +1,10 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import type { ObjectStore } from '../lambdas/core/object-store.ts';
-import { validateCollectionName } from '../lambdas/core/records.ts';
-import type { RunInput } from '../lambdas/core/run-input.ts';
-import { inputPrefix } from '../lambdas/core/run-layout.ts';
+import { validateCollectionName } from '../lambdas/core/records/records.ts';
+import type { ObjectStore } from '../lambdas/core/storage/object-store.ts';
+import type { RunInput } from '../lambdas/core/workflow/run-input.ts';
+import { inputPrefix } from '../lambdas/core/workflow/run-layout.ts';
 import { UsageError } from './output.ts';
 
 /** `run --input DIR`: DIR/<collection>/*.jsonl, every file one delta, applied in name order. */

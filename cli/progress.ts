@@ -1,5 +1,5 @@
 import cliProgress from 'cli-progress';
-import { progress as coreProgress } from '../lambdas/core/observability.ts';
+import { progress as coreProgress } from '../lambdas/core/observability/observability.ts';
 import type { HistoryEvent } from '../local/asl-runner.ts';
 
 /**

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startChroma } from '../lambdas/core/chroma-server.ts';
-import { validateCollectionName } from '../lambdas/core/records.ts';
+import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
+import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { validateCollectionName } from '../lambdas/core/records/records.ts';
 import type { Runtime } from '../lambdas/core/runtime.ts';
-import { openCollection } from '../lambdas/core/snapshot-builder.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { table, UsageError } from './output.ts';
 

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../lambdas/core/config.ts';
-import { inputPrefix, isValidRunId } from '../lambdas/core/run-layout.ts';
-import type { CollectionSummary } from '../lambdas/core/workflow-state.ts';
+import { loadConfig } from '../lambdas/core/config/config.ts';
+import { inputPrefix, isValidRunId } from '../lambdas/core/workflow/run-layout.ts';
+import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
 import { writeDemoInput } from '../local/demo-data.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { ExecutionStore } from '../local/execution-store.ts';

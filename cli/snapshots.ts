@@ -1,12 +1,12 @@
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { opsChange } from '../lambdas/core/changes.ts';
-import { startChroma } from '../lambdas/core/chroma-server.ts';
-import { publish } from '../lambdas/core/publish.ts';
-import type { RecordOp } from '../lambdas/core/records.ts';
-import { validateCollectionName } from '../lambdas/core/records.ts';
+import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
+import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { publish } from '../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../lambdas/core/records/changes.ts';
+import type { RecordOp } from '../lambdas/core/records/records.ts';
+import { validateCollectionName } from '../lambdas/core/records/records.ts';
 import { publishDeps, type Runtime } from '../lambdas/core/runtime.ts';
-import { openCollection } from '../lambdas/core/snapshot-builder.ts';
 import { table, UsageError } from './output.ts';
 import { newRunId } from './run.ts';
 

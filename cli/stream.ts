@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Runtime } from '../lambdas/core/runtime.ts';
-import { compactBatch, type MessageFailure } from '../lambdas/core/stream-compaction.ts';
+import { compactBatch, type MessageFailure } from '../lambdas/core/stream/stream-compaction.ts';
 import { info, UsageError } from './output.ts';
 import { percentile } from './stats.ts';
 

@@ -1,5 +1,5 @@
 import type { Construct } from 'constructs';
-import { loadConfig } from '../lambdas/core/config.ts';
+import { loadConfig } from '../lambdas/core/config/config.ts';
 
 /**
  * The tunables of DESIGN.md section 6 as the stack deploys them: one table of defaults, each

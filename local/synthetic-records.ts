@@ -1,5 +1,5 @@
 // Synthetic records for tests and benchmarks: deterministic, so every run sees the same data.
-import type { RecordOp } from '../lambdas/core/records.ts';
+import type { RecordOp } from '../lambdas/core/records/records.ts';
 
 /** Deterministic pseudo-random numbers (mulberry32) so test data is the same on every run. */
 export function seededRandom(seed: number): () => number {

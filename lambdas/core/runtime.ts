@@ -1,12 +1,12 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AwsContext, createAwsContext } from './aws-clients.ts';
-import { type Config, loadConfig } from './config.ts';
-import { LeaseLock } from './lock.ts';
-import { ObjectStore } from './object-store.ts';
-import { PointerStore } from './pointer.ts';
-import type { PublishDeps } from './publish.ts';
-import { SnapshotStore } from './snapshot-store.ts';
+import { type Config, loadConfig } from './config/config.ts';
+import { LeaseLock } from './protocol/lock.ts';
+import { PointerStore } from './protocol/pointer.ts';
+import type { PublishDeps } from './protocol/publish.ts';
+import { type AwsContext, createAwsContext } from './storage/aws-clients.ts';
+import { ObjectStore } from './storage/object-store.ts';
+import { SnapshotStore } from './storage/snapshot-store.ts';
 
 /**
  * Everything a handler needs, wired once from the environment: the adapters over S3 and DynamoDB

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { cleanupCollectionRun } from '../core/run-cleanup.ts';
 import { runtime } from '../core/runtime.ts';
-import { parseEvent } from '../core/workflow-state.ts';
+import { cleanupCollectionRun } from '../core/workflow/run-cleanup.ts';
+import { parseEvent } from '../core/workflow/workflow-state.ts';
 
 const event = z.object({ runId: z.string(), collection: z.string() });
 

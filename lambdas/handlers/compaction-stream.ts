@@ -1,6 +1,6 @@
-import { logger, recordMetrics } from '../core/observability.ts';
+import { logger, recordMetrics } from '../core/observability/observability.ts';
 import { runtime } from '../core/runtime.ts';
-import { compactBatch, type StreamRecord } from '../core/stream-compaction.ts';
+import { compactBatch, type StreamRecord } from '../core/stream/stream-compaction.ts';
 
 /**
  * SQS consumer: applies a batch of change messages, one publish per collection, and reports

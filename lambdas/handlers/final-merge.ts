@@ -1,7 +1,7 @@
-import { finalMerge } from '../core/merging.ts';
-import { logger, progress, recordMetrics } from '../core/observability.ts';
+import { logger, progress, recordMetrics } from '../core/observability/observability.ts';
 import { runtime } from '../core/runtime.ts';
-import { collectionState, parseEvent } from '../core/workflow-state.ts';
+import { finalMerge } from '../core/workflow/merging.ts';
+import { collectionState, parseEvent } from '../core/workflow/workflow-state.ts';
 
 /** FinalMerge: publishes the run's segments into the live snapshot with the two-phase protocol. */
 export const handler = async (event: unknown) => {

@@ -1,7 +1,7 @@
-import { mergeGroup } from '../core/merging.ts';
-import { recordMetrics } from '../core/observability.ts';
+import { recordMetrics } from '../core/observability/observability.ts';
 import { runtime } from '../core/runtime.ts';
-import { mergeTask, parseEvent } from '../core/workflow-state.ts';
+import { mergeGroup } from '../core/workflow/merging.ts';
+import { mergeTask, parseEvent } from '../core/workflow/workflow-state.ts';
 
 /** MergeGroup: merges up to GROUP_SIZE segments into one, streaming, without touching Chroma. */
 export const handler = async (event: unknown) => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { logger } from '../core/observability.ts';
-import { recordFailure } from '../core/run-cleanup.ts';
+import { logger } from '../core/observability/observability.ts';
 import { runtime } from '../core/runtime.ts';
+import { recordFailure } from '../core/workflow/run-cleanup.ts';
 
 const event = z.object({
   runId: z.string().optional(),

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { splitIntoChunks } from '../core/chunking.ts';
-import { recordMetrics } from '../core/observability.ts';
-import { parseRunInput } from '../core/run-input.ts';
+import { recordMetrics } from '../core/observability/observability.ts';
 import { runtime } from '../core/runtime.ts';
+import { splitIntoChunks } from '../core/workflow/chunking.ts';
+import { parseRunInput } from '../core/workflow/run-input.ts';
 
 const event = z.object({ runId: z.string(), collection: z.unknown() });
 

@@ -3,8 +3,9 @@
  * crash, with no finally blocks, no release and no more heartbeats.
  * Usage: crash-publisher COLLECTION RUN_ID CRASH_AT PREFIX COUNT DIMENSION (env: the local stack)
  */
-import { opsChange } from '../../lambdas/core/changes.ts';
-import { type FaultPoint, publish } from '../../lambdas/core/publish.ts';
+
+import { type FaultPoint, publish } from '../../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { createRuntime, publishDeps } from '../../lambdas/core/runtime.ts';
 import { makeUpserts } from './records.ts';
 

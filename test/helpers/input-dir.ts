@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { RecordOp } from '../../lambdas/core/records.ts';
+import type { RecordOp } from '../../lambdas/core/records/records.ts';
 import { makeUpserts, toJsonl } from './records.ts';
 
 /** Writes an input directory DIR/<collection>/<file> from the given file contents. */

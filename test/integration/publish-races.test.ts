@@ -1,11 +1,11 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opsChange } from '../../lambdas/core/changes.ts';
-import { startChroma } from '../../lambdas/core/chroma-server.ts';
-import { LeaseLock, lockId } from '../../lambdas/core/lock.ts';
-import { publish } from '../../lambdas/core/publish.ts';
+import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
+import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
+import { LeaseLock, lockId } from '../../lambdas/core/protocol/lock.ts';
+import { publish } from '../../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps, type Runtime } from '../../lambdas/core/runtime.ts';
-import { openCollection } from '../../lambdas/core/snapshot-builder.ts';
 import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { makeUpserts } from '../helpers/records.ts';
 

@@ -2,12 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opsChange } from '../../lambdas/core/changes.ts';
-import { startChroma } from '../../lambdas/core/chroma-server.ts';
+import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
+import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
 import { BadInputError } from '../../lambdas/core/errors.ts';
-import { publish } from '../../lambdas/core/publish.ts';
+import { publish } from '../../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps } from '../../lambdas/core/runtime.ts';
-import { openCollection } from '../../lambdas/core/snapshot-builder.ts';
 import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { makeUpserts } from '../helpers/records.ts';
 

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { opsChange } from '../../lambdas/core/changes.ts';
-import { startChroma } from '../../lambdas/core/chroma-server.ts';
-import { publish } from '../../lambdas/core/publish.ts';
+import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
+import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
+import { publish } from '../../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps, type Runtime } from '../../lambdas/core/runtime.ts';
-import { openCollection } from '../../lambdas/core/snapshot-builder.ts';
-import { compactBatch, type StreamRecord } from '../../lambdas/core/stream-compaction.ts';
+import { compactBatch, type StreamRecord } from '../../lambdas/core/stream/stream-compaction.ts';
 import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { makeUpserts, randomEmbedding, seededRandom, toJsonl } from '../helpers/records.ts';
 

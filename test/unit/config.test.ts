@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunkSizeFor, loadConfig } from '../../lambdas/core/config.ts';
+import { chunkSizeFor, loadConfig } from '../../lambdas/core/config/config.ts';
 import { ConfigError } from '../../lambdas/core/errors.ts';
 
 describe('loadConfig', () => {

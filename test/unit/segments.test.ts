@@ -3,14 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { foldAndSort } from '../../lambdas/core/changes.ts';
-import { parseDeltaLine, type RecordOp } from '../../lambdas/core/records.ts';
+import { foldAndSort } from '../../lambdas/core/records/changes.ts';
+import { parseDeltaLine, type RecordOp } from '../../lambdas/core/records/records.ts';
 import {
   commonDimension,
   mergeSortedStreams,
   openSegment,
   writeSegmentFile,
-} from '../../lambdas/core/segments.ts';
+} from '../../lambdas/core/records/segments.ts';
 import { makeUpserts } from '../helpers/records.ts';
 
 let dir: string;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { RecordOp } from './records.ts';
-import { toEmbedding } from './records.ts';
+import type { RecordOp } from '../records/records.ts';
+import { toEmbedding } from '../records/records.ts';
 
 /**
  * Stream compaction messages (docs/stream.md): small changes that arrive continuously on SQS,

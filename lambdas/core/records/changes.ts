@@ -1,8 +1,8 @@
-import { type ApplyStats, applyOps } from './chroma-apply.ts';
-import type { ObjectStore } from './object-store.ts';
+import { type ApplyStats, applyOps } from '../chroma/chroma-apply.ts';
+import type { Change } from '../chroma/snapshot-builder.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
 import { foldOps, type RecordOp } from './records.ts';
 import { commonDimension, mergeSortedStreams, openSegment } from './segments.ts';
-import type { Change } from './snapshot-builder.ts';
 
 /**
  * A change made of stored segments, applied in order (later segments win). One segment is

@@ -14,7 +14,7 @@ import {
   Utf8,
   vectorFromArray,
 } from 'apache-arrow';
-import { BadInputError } from './errors.ts';
+import { BadInputError } from '../errors.ts';
 import { foldOps, type Metadata, type RecordOp } from './records.ts';
 
 /**

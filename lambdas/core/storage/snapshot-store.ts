@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-import { StorageError } from './errors.ts';
+import { StorageError } from '../errors.ts';
+import type { Pointer } from '../protocol/pointer.ts';
 import type { ObjectStore } from './object-store.ts';
-import type { Pointer } from './pointer.ts';
 
 /**
  * Snapshots are Chroma persist directories packed as tar at immutable versioned keys. Reads go

@@ -2,14 +2,20 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { foldAndSort } from './changes.ts';
-import { chunkSizeFor } from './config.ts';
-import { assertHasDeltas, type DeltaRef, firstDimension, listDeltas, readDeltaFully } from './deltas.ts';
-import { validateCollectionName } from './records.ts';
+import { chunkSizeFor } from '../config/config.ts';
+import { foldAndSort } from '../records/changes.ts';
+import {
+  assertHasDeltas,
+  type DeltaRef,
+  firstDimension,
+  listDeltas,
+  readDeltaFully,
+} from '../records/deltas.ts';
+import { validateCollectionName } from '../records/records.ts';
+import { writeSegmentFile } from '../records/segments.ts';
+import type { Runtime } from '../runtime.ts';
 import type { CollectionInput } from './run-input.ts';
 import { manifestKey as manifestKeyFor, segmentKey } from './run-layout.ts';
-import type { Runtime } from './runtime.ts';
-import { writeSegmentFile } from './segments.ts';
 import type { ChunkTask, CollectionState, SegmentRef } from './workflow-state.ts';
 
 /** Written by SplitIntoChunks so that chunk tasks receive an index, not a list of keys. */

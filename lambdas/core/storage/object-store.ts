@@ -8,7 +8,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { StorageError } from './errors.ts';
+import { StorageError } from '../errors.ts';
 
 /** Thin helpers over S3 that the rest of core shares: one bucket, keys in, bytes or streams out. */
 export class ObjectStore {

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Collection } from 'chromadb';
+import { SnapshotValidationError } from '../errors.ts';
+import { appliedMessageIds, type Pointer } from '../protocol/pointer.ts';
+import { type SnapshotStore, snapshotKey } from '../storage/snapshot-store.ts';
 import { type ApplyStats, validateCollection } from './chroma-apply.ts';
 import { startChroma } from './chroma-server.ts';
-import { SnapshotValidationError } from './errors.ts';
-import { appliedMessageIds, type Pointer } from './pointer.ts';
-import { type SnapshotStore, snapshotKey } from './snapshot-store.ts';
 
 /**
  * A change a publish applies on top of a snapshot. It must be idempotent (upserts, deletes,

@@ -1,5 +1,5 @@
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { isConditionalCheckFailed } from './errors.ts';
+import { isConditionalCheckFailed } from '../errors.ts';
 
 /** One published snapshot version as the pointer remembers it. */
 export interface SnapshotVersion {

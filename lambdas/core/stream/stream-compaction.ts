@@ -1,13 +1,13 @@
-import { foldAndSort } from './changes.ts';
-import { type ApplyStats, applyOps } from './chroma-apply.ts';
-import { readDeltaFully } from './deltas.ts';
-import { describeError } from './errors.ts';
-import type { ObjectStore } from './object-store.ts';
-import { type PublishResult, publish } from './publish.ts';
-import type { RecordOp } from './records.ts';
-import { validateCollectionName } from './records.ts';
-import { publishDeps, type Runtime } from './runtime.ts';
-import type { Change } from './snapshot-builder.ts';
+import { type ApplyStats, applyOps } from '../chroma/chroma-apply.ts';
+import type { Change } from '../chroma/snapshot-builder.ts';
+import { describeError } from '../errors.ts';
+import { type PublishResult, publish } from '../protocol/publish.ts';
+import { foldAndSort } from '../records/changes.ts';
+import { readDeltaFully } from '../records/deltas.ts';
+import type { RecordOp } from '../records/records.ts';
+import { validateCollectionName } from '../records/records.ts';
+import { publishDeps, type Runtime } from '../runtime.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
 import { inlineOps, parseStreamMessage, type StreamMessage } from './stream-messages.ts';
 
 /**

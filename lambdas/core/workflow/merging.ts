@@ -1,11 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { segmentsChange } from './changes.ts';
-import { type PublishPhase, publish } from './publish.ts';
+import { type PublishPhase, publish } from '../protocol/publish.ts';
+import { segmentsChange } from '../records/changes.ts';
+import { commonDimension, mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
+import { publishDeps, type Runtime } from '../runtime.ts';
 import { segmentKey } from './run-layout.ts';
-import { publishDeps, type Runtime } from './runtime.ts';
-import { commonDimension, mergeSortedStreams, openSegment, writeSegmentFile } from './segments.ts';
 import type { CollectionState, CollectionSummary, MergeTask, SegmentRef } from './workflow-state.ts';
 
 /** Splits the current segments into groups of GROUP_SIZE for the next level of intermediate merges. */

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { join, sep } from 'node:path';
 import { ChromaClient } from 'chromadb';
-import { StorageError } from './errors.ts';
+import { StorageError } from '../errors.ts';
 
 /**
  * A Chroma server on loopback over one persist directory, as a child process (the npm package's

@@ -1,6 +1,6 @@
-import { cleanup as cleanupSnapshots } from './publish.ts';
+import { cleanup as cleanupSnapshots } from '../protocol/publish.ts';
+import type { Runtime } from '../runtime.ts';
 import { collectionRunPrefix, runPrefix } from './run-layout.ts';
-import type { Runtime } from './runtime.ts';
 
 /** After a publish: the run's segments and manifest go, and so do unpublished snapshot uploads. */
 export async function cleanupCollectionRun(

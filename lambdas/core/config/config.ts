@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError } from './errors.ts';
+import { ConfigError } from '../errors.ts';
 
 /**
  * Every tunable of DESIGN.md section 6, validated once at start so that a bad value stops the

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
-import { BadInputError } from './errors.ts';
-import type { ObjectStore } from './object-store.ts';
+import { BadInputError } from '../errors.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
 import { parseDeltaLine, type RecordOp } from './records.ts';
 
 /** A delta file in the bucket, with the name errors should use for it (e.g. `words/0003.jsonl`). */

@@ -1,6 +1,6 @@
 import type { Collection } from 'chromadb';
-import { BadInputError, SnapshotValidationError } from './errors.ts';
-import type { Metadata, RecordOp } from './records.ts';
+import { BadInputError, SnapshotValidationError } from '../errors.ts';
+import type { Metadata, RecordOp } from '../records/records.ts';
 
 /**
  * Applies id-sorted record ops to a Chroma collection in batches, counting what actually changed

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { isConditionalCheckFailed, LeaseLostError, LockBusyError } from './errors.ts';
+import { isConditionalCheckFailed, LeaseLostError, LockBusyError } from '../errors.ts';
 
 /**
  * A lease on one collection: one DynamoDB item `chroma-{collection}-update` holding the owner

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BadInputError } from './errors.ts';
+import { BadInputError } from '../errors.ts';
 
 /**
  * The shapes that travel between states of one collection's iteration. They carry keys and

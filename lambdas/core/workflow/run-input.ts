@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { BadInputError } from './errors.ts';
-import type { ObjectStore } from './object-store.ts';
-import { validateCollectionName } from './records.ts';
+import { BadInputError } from '../errors.ts';
+import { validateCollectionName } from '../records/records.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
 import { isValidRunId } from './run-layout.ts';
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BadInputError } from './errors.ts';
+import { BadInputError } from '../errors.ts';
 
 export type MetadataValue = string | number | boolean;
 export type Metadata = Record<string, MetadataValue>;

@@ -1,9 +1,9 @@
-import type { Config } from './config.ts';
-import { CasConflictError, LeaseLostError, StorageError } from './errors.ts';
+import { type BuiltSnapshot, buildSnapshot, type Change } from '../chroma/snapshot-builder.ts';
+import type { Config } from '../config/config.ts';
+import { CasConflictError, LeaseLostError, StorageError } from '../errors.ts';
+import { parseSnapshotKey, type SnapshotStore } from '../storage/snapshot-store.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
 import { appliedMessageIds, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
-import { type BuiltSnapshot, buildSnapshot, type Change } from './snapshot-builder.ts';
-import { parseSnapshotKey, type SnapshotStore } from './snapshot-store.ts';
 
 /**
  * The publish protocol (DESIGN.md section 4):
