@@ -31,6 +31,9 @@ export class SnapshotValidationError extends EmbedflowError {}
 /** A snapshot or segment named by the pointer or a manifest is missing or unreadable. */
 export class StorageError extends EmbedflowError {}
 
+/** A Chroma server could not be started (it exited, or never answered its heartbeat). */
+export class ChromaStartError extends EmbedflowError {}
+
 export function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }

@@ -1,14 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { join, sep } from 'node:path';
+import { promisify } from 'node:util';
 import { ChromaClient } from 'chromadb';
-import { StorageError } from '../errors.ts';
+import { ChromaStartError } from '../errors.ts';
 
 /**
  * A Chroma server on loopback over one persist directory, as a child process (the npm package's
  * native server; the same in Lambda, under /tmp). Stopped with SIGTERM, then SIGKILL if it hangs:
  * a killed server's directory still reopens with every record.
+ *
+ * The server binds port 0 and we read the port it got from its own listening socket. Probing a
+ * free port first and handing it over is a race: two publishes starting at once got the same
+ * port, the loser's server failed to bind, and its heartbeat was answered by the winner's server,
+ * so both wrote into one directory. A port read off the child's socket can only be the child's.
  */
 export interface ChromaServer {
   port: number;
@@ -19,6 +25,7 @@ export interface ChromaServer {
 }
 
 const require = createRequire(import.meta.url);
+const execFileAsync = promisify(execFile);
 
 export function chromaCliPath(): string {
   if (process.env.CHROMA_CLI_PATH) return process.env.CHROMA_CLI_PATH;
@@ -27,64 +34,105 @@ export function chromaCliPath(): string {
   return join(entry.slice(0, entry.lastIndexOf(`${sep}dist${sep}`)), 'dist', 'cli.mjs');
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+/** Ports on which process `pid` itself listens (TCP, IPv4 or IPv6). */
+export async function listeningPorts(pid: number): Promise<number[]> {
+  if (process.platform !== 'linux') return listeningPortsWithLsof(pid);
+  const inodes = new Set<string>();
+  let fds: string[] = [];
+  try {
+    fds = await readdir(`/proc/${pid}/fd`);
+  } catch {
+    return []; // the process is gone
+  }
+  await Promise.all(
+    fds.map(async (fd) => {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      const socket = /^socket:\[(\d+)\]$/.exec(target);
+      if (socket) inodes.add(socket[1]!);
+    }),
+  );
+  const ports: number[] = [];
+  for (const table of ['tcp', 'tcp6']) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT, state 0A is LISTEN, field 9 is the socket inode
+      if (fields.length < 10 || fields[3] !== '0A' || !inodes.has(fields[9]!)) continue;
+      ports.push(Number.parseInt(fields[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
 }
 
-async function waitForHeartbeat(port: number, child: ChildProcess, output: () => string, timeoutMs: number) {
+async function listeningPortsWithLsof(pid: number): Promise<number[]> {
+  try {
+    const { stdout } = await execFileAsync('lsof', [
+      '-a',
+      '-p',
+      String(pid),
+      '-iTCP',
+      '-sTCP:LISTEN',
+      '-P',
+      '-n',
+      '-Fn',
+    ]);
+    return stdout
+      .split('\n')
+      .filter((line) => line.startsWith('n'))
+      .map((line) => Number(line.slice(line.lastIndexOf(':') + 1)))
+      .filter((port) => Number.isInteger(port) && port > 0);
+  } catch {
+    return [];
+  }
+}
+
+async function waitForOwnServer(child: ChildProcess, path: string, output: () => string, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/api/v2/heartbeat`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
+  while (Date.now() < deadline && child.exitCode === null && child.signalCode === null) {
+    const [port] = await listeningPorts(child.pid!);
+    if (port !== undefined) {
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/api/v2/heartbeat`);
+        if (response.ok) return port;
+      } catch {
+        // listening, not serving yet
+      }
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  child.kill('SIGKILL');
-  throw new StorageError(`Chroma server on port ${port} did not start: ${output().slice(-500)}`);
+  const how =
+    child.exitCode !== null || child.signalCode !== null
+      ? `exited (${child.exitCode ?? child.signalCode})`
+      : `did not answer within ${timeoutMs} ms`;
+  throw new ChromaStartError(`Chroma server for ${path} ${how}: ${output().slice(-500)}`);
 }
 
 export async function startChroma(path: string, timeoutMs = 30_000): Promise<ChromaServer> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [chromaCliPath(), 'run', '--path', path, '--host', '127.0.0.1', '--port', String(port)],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CHROMA_TELEMETRY_DISABLED: 'true' } },
-    );
-    let output = '';
-    const collect = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-4000);
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-    try {
-      await waitForHeartbeat(port, child, () => output, timeoutMs);
-    } catch (error) {
-      lastError = error; // most likely another process took the port between probe and bind
-      await stopChild(child); // never leave a server behind writing into a directory we will delete
-      continue;
-    }
-    return {
-      port,
-      pid: child.pid ?? 0,
-      path,
-      client: new ChromaClient({ host: '127.0.0.1', port, ssl: false }),
-      stop: () => stopChild(child),
-    };
+  const child = spawn(
+    process.execPath,
+    [chromaCliPath(), 'run', '--path', path, '--host', '127.0.0.1', '--port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CHROMA_TELEMETRY_DISABLED: 'true' } },
+  );
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let port: number;
+  try {
+    port = await waitForOwnServer(child, path, () => output, timeoutMs);
+  } catch (error) {
+    await stopChild(child); // never leave a server behind writing into a directory we will delete
+    throw error;
   }
-  throw lastError;
+  return {
+    port,
+    pid: child.pid ?? 0,
+    path,
+    client: new ChromaClient({ host: '127.0.0.1', port, ssl: false }),
+    stop: () => stopChild(child),
+  };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
