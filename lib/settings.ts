@@ -1,28 +1,16 @@
 import type { Construct } from 'constructs';
-import { loadConfig } from '../lambdas/core/config/config.ts';
+import { loadConfig, SETTING_LIST, type SettingName } from '../lambdas/core/config/config.ts';
 
 /**
- * The tunables of DESIGN.md section 6 as the stack deploys them: one table of defaults, each
- * overridable through stack props (`settings`) or CDK context (`cdk deploy -c GROUP_SIZE=30`).
- * Props win over context, context over the default.
+ * The tunables as the stack deploys them: the defaults of the one schema in
+ * lambdas/core/config/config.ts, each overridable through stack props (`settings`) or CDK context
+ * (`cdk deploy -c GROUP_SIZE=30`). Props win over context, context over the default.
  */
-export const SETTING_DEFAULTS = {
-  CHUNK_SIZE_WORDS: '15',
-  CHUNK_SIZE_LINES: '25',
-  CHUNK_SIZE: '15',
-  GROUP_SIZE: '20',
-  MAP_MAX_CONCURRENCY: '10',
-  IO_CONCURRENCY: '8',
-  LOCK_DURATION_SECONDS: '60',
-  HEARTBEAT_INTERVAL_SECONDS: '15',
-  LOCK_WAIT_SECONDS: '30',
-  MAX_CAS_RETRIES: '3',
-  SNAPSHOT_RETENTION: '5',
-  LOCK_STRATEGY: 'two-phase',
-  FINAL_REBASE_LOCKED: 'true',
-} as const;
+export const SETTING_DEFAULTS: Readonly<Record<SettingName, string>> = Object.fromEntries(
+  SETTING_LIST.map((setting) => [setting.name, setting.defaultText]),
+) as Record<SettingName, string>;
 
-export type SettingName = keyof typeof SETTING_DEFAULTS;
+export type { SettingName };
 
 /** Known settings plus `CHUNK_SIZE_<COLLECTION>` for any other collection. */
 export type Settings = Partial<Record<SettingName | `CHUNK_SIZE_${string}`, string | number>>;

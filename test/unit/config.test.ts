@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chunkSizeFor, loadConfig } from '../../lambdas/core/config/config.ts';
+import { chunkSizeFor, loadConfig, SETTING_LIST, settingsTable } from '../../lambdas/core/config/config.ts';
 import { ConfigError } from '../../lambdas/core/errors.ts';
 
 describe('loadConfig', () => {
@@ -38,6 +40,16 @@ describe('loadConfig', () => {
       'LOCK_STRATEGY must be "two-phase" or "single-phase", got "three-phase"',
     ],
     [{ FINAL_REBASE_LOCKED: 'yes' }, 'FINAL_REBASE_LOCKED must be "true" or "false", got "yes"'],
+    [
+      { GROUP_SIZE: '' },
+      'GROUP_SIZE is set but empty: unset it for the default (20) or set it to an integer >= 2',
+    ],
+    [
+      { LOCK_STRATEGY: '  ' },
+      'LOCK_STRATEGY is set but empty: unset it for the default (two-phase) or set it to "two-phase" or "single-phase"',
+    ],
+    [{ FINAL_REBASE_LOCKED: '\t' }, 'FINAL_REBASE_LOCKED is set but empty'],
+    [{ CHUNK_SIZE_RECEIPTS: ' ' }, 'CHUNK_SIZE_RECEIPTS is set but empty'],
   ])('rejects %o naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -49,5 +61,20 @@ describe('loadConfig', () => {
     expect(chunkSizeFor(config, 'lines')).toBe(25);
     expect(chunkSizeFor(config, 'receipt-images')).toBe(3);
     expect(chunkSizeFor(config, 'other')).toBe(11);
+  });
+});
+
+describe('the one settings schema', () => {
+  it('refuses an empty value of every variable, naming it', () => {
+    for (const setting of SETTING_LIST) {
+      expect(() => loadConfig({ [setting.name]: ' ' }), setting.name).toThrow(
+        `${setting.name} is set but empty`,
+      );
+    }
+  });
+
+  it("is the README's configuration table", () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+    expect(readme).toContain(settingsTable());
   });
 });
