@@ -9,6 +9,10 @@ export default defineConfig({
     maxWorkers: 2,
     pool: 'forks',
     // Node 20 is the target; the SDK's notice about its releases after January 2027 is noise in test logs.
-    env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    // Every local stack a test starts (the CLI's detached ones too) stops once this runner is gone.
+    env: {
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      EMBEDFLOW_STACK_WATCH_PID: String(process.pid),
+    },
   },
 });

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { renderCharts } from './charts.ts';
@@ -82,19 +82,33 @@ export const SCENARIOS: [string, (context: BenchContext) => Promise<ScenarioResu
   ['stream', streamUnderBatchRuns],
 ];
 
-export async function runBench(options: {
+/** The project's docs/ directory: `--write-docs` rewrites docs/benchmarks.md and its charts there. */
+export const DOCS_DIR = join(import.meta.dirname, '..', 'docs');
+
+export interface BenchOptions {
   quick: boolean;
-  docsDir: string;
+  /** Where the report goes: benchmarks.md, bench.json and the PNG charts. */
+  outDir: string;
+  /** Also rewrite docs/benchmarks.md and the charts in docs/ (the project's published numbers). */
+  writeDocs?: boolean;
   /** Scenario names to run (default: all). */
   only?: string[];
-}): Promise<BenchResult> {
+}
+
+async function writeReport(result: BenchResult, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const charts = await renderCharts(result.scenarios, dir);
+  await writeFile(join(dir, 'benchmarks.md'), renderReport(result, charts));
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const selected = SCENARIOS.filter(([name]) => !options.only || options.only.includes(name));
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const scenarios = await withBenchContext(options.quick, async (context) => {
     const rows: ScenarioResult[] = [];
-    for (const [title, scenario] of selected) {
-      context.log(`--- ${title}`);
+    for (const [index, [title, scenario]] of selected.entries()) {
+      context.log(`--- scenario ${index + 1} of ${selected.length}: ${title}`);
       rows.push(...(await scenario(context)));
     }
     return rows;
@@ -107,8 +121,9 @@ export async function runBench(options: {
     scenarios,
     ratios: ratios(scenarios),
   };
-  const charts = await renderCharts(scenarios, options.docsDir);
-  await writeFile(join(options.docsDir, 'benchmarks.md'), renderReport(result, charts));
+  await writeReport(result, options.outDir);
+  await writeFile(join(options.outDir, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
+  if (options.writeDocs) await writeReport(result, DOCS_DIR);
   return result;
 }
 

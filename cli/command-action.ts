@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
 import { EXIT_OK, emit, type GlobalOptions, reportError } from './output.ts';
 
-/** What a command returns: its --json value and the text printed without --json. */
-export type Rendered = { value: unknown; human: () => string };
+/**
+ * What a command returns: its --json value, the text printed without --json, and its exit code
+ * when that is not 0 (a stream with failed messages still prints its summary, then exits 1).
+ */
+export type Rendered = { value: unknown; human: () => string; exitCode?: number };
 
 function globals(command: Command): GlobalOptions {
   return command.optsWithGlobals() as GlobalOptions;
@@ -23,7 +26,7 @@ export function action<A extends unknown[]>(
       if (typeof outcome === 'number') process.exitCode = outcome;
       else {
         emit(options, outcome.value, outcome.human);
-        process.exitCode = EXIT_OK;
+        process.exitCode = outcome.exitCode ?? EXIT_OK;
       }
     } catch (error) {
       process.exitCode = reportError(error, options.json);

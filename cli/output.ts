@@ -40,10 +40,19 @@ export function exitCodeFor(error: unknown): number {
   return error instanceof UsageError || error instanceof ConfigError ? EXIT_USAGE : EXIT_RUN_FAILED;
 }
 
-export function reportError(error: unknown, json: boolean | undefined): number {
+/**
+ * Reports a failed command: one line on stderr (unless commander printed it already) and, with
+ * --json, `{"status": "ERROR", "error": {"name", "message"}}` as the last stdout line.
+ */
+export function reportError(
+  error: unknown,
+  json: boolean | undefined,
+  options: { alreadyPrinted?: boolean } = {},
+): number {
   const { name, message } = describeError(error);
   const code = exitCodeFor(error);
-  process.stderr.write(`embedflow: ${code === EXIT_USAGE ? '' : `${name}: `}${message}\n`);
+  if (!options.alreadyPrinted)
+    process.stderr.write(`embedflow: ${code === EXIT_USAGE ? '' : `${name}: `}${message}\n`);
   if (json) printJson({ status: 'ERROR', error: { name, message } });
   return code;
 }
@@ -62,10 +71,15 @@ export function table(headers: string[], rows: (string | number)[][]): string {
     .join('\n');
 }
 
-export function parseIntegerOption(flag: string, min: number): (value: string) => number {
+export function parseIntegerOption(
+  flag: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): (value: string) => number {
+  const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
   return (value: string) => {
-    if (!/^\d+$/.test(value) || Number(value) < min) {
-      throw new UsageError(`${flag} must be an integer >= ${min}, got "${value}"`);
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw new UsageError(`${flag} must be an integer ${range}, got "${value}"`);
     }
     return Number(value);
   };

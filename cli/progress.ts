@@ -68,10 +68,15 @@ export class RunProgress {
     } else if (event.stateName === 'FinalMerge' && event.type === 'TaskStateExited') {
       const summary = output.summary as Record<string, unknown> | undefined;
       const name = String(output.collection);
-      this.update(name, { phase: `published v${summary?.snapshotVersion}` });
-      this.message(
-        `${name}: published version ${summary?.snapshotVersion} (${summary?.recordCount} records, lock held ${summary?.lockHoldMs} ms)`,
-      );
+      if (summary?.alreadyApplied) {
+        this.update(name, { phase: `already applied (v${summary.snapshotVersion})` });
+        this.message(`${name}: already applied, nothing changed (version ${summary.snapshotVersion})`);
+      } else {
+        this.update(name, { phase: `published v${summary?.snapshotVersion}` });
+        this.message(
+          `${name}: published version ${summary?.snapshotVersion} (${summary?.recordCount} records, lock held ${summary?.lockHoldMs} ms)`,
+        );
+      }
     } else if (event.type === 'ExecutionFailed' || event.type === 'TaskFailed') {
       if (event.error)
         this.message(`${event.stateName ?? 'execution'} failed: ${event.error}: ${event.cause ?? ''}`);

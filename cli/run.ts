@@ -1,16 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../lambdas/core/config/config.ts';
+import { EXTERNAL_EMBEDDER } from '../lambdas/core/storage/collection-catalog.ts';
 import { inputPrefix, isValidRunId } from '../lambdas/core/workflow/run-layout.ts';
 import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
 import { writeDemoInput } from '../local/demo-data.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
+import type { HistoryEvent } from '../local/execution-history.ts';
 import { ExecutionStore } from '../local/execution-store.ts';
 import { executeLocally } from '../local/workflow.ts';
+import { catalogOf } from './collections.ts';
 import { scanInputDir, uploadInput } from './input-dir.ts';
 import { useLocalStack } from './local-env.ts';
 import { EXIT_OK, EXIT_RUN_FAILED, type GlobalOptions, UsageError } from './output.ts';
+import { processScope } from './process-scope.ts';
 import { RunProgress } from './progress.ts';
 
 export interface RunOptions extends GlobalOptions {
@@ -31,6 +35,8 @@ export interface RunSummary {
   error?: { name: string; message: string };
   collections: Record<string, Omit<CollectionSummary, 'collection'>>;
   wallMs: number;
+  /** Demo runs: the dimension the demo's collections now have (the closing note says so). */
+  demoDimension?: number;
 }
 
 export function newRunId(prefix = 'run'): string {
@@ -59,12 +65,14 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
   const started = performance.now();
   const progress = new RunProgress();
 
-  let demoDir: string | undefined;
   try {
-    let inputDir = options.input ? resolve(options.input) : '';
-    if (options.demo) {
-      await mkdir(dataDir, { recursive: true });
-      demoDir = await mkdtemp(join(dataDir, 'demo-input-'));
+    // Usage errors in the input are found before the stack starts; the demo writes its input
+    // into this process's own scope (process-scope.ts), so even a killed demo leaves nothing.
+    const scanned = options.input ? await scanInputDir(resolve(options.input)) : undefined;
+    const rt = await useLocalStack(dataDir);
+    let input = scanned;
+    if (!input) {
+      const demoDir = await (await processScope(dataDir)).subdir('demo-input');
       const written = await writeDemoInput({
         dir: demoDir,
         wordsDeltas: options.wordsDeltas,
@@ -76,10 +84,8 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       progress.message(
         `demo: ${options.wordsDeltas} words deltas (${written.words} records), ${options.linesDeltas} lines deltas (${written.lines} records), dimension ${options.dim}`,
       );
-      inputDir = demoDir;
+      input = await scanInputDir(demoDir);
     }
-    const input = await scanInputDir(inputDir);
-    const rt = await useLocalStack(dataDir);
     progress.message(
       `run ${runId}: uploading ${input.collections.reduce((n, c) => n + c.files.length, 0)} delta files`,
     );
@@ -103,6 +109,11 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
     });
     await store.finishExecution(executionId, result);
     await rt.objects.deleteKeys(await rt.objects.listKeys(inputPrefix(runId)));
+    // Which embedder made the vectors: --text queries need the demo's, anything else is external.
+    const embedder = options.demo ? new HashingEmbedder().name : EXTERNAL_EMBEDDER;
+    const catalog = catalogOf(rt);
+    for (const collection of publishedCollections(result.events)) await catalog.record(collection, embedder);
+    if (input.dir.startsWith(rt.workDir)) await rm(input.dir, { recursive: true, force: true });
 
     const summary: RunSummary = {
       executionId,
@@ -111,12 +122,24 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       ...(result.error && { error: result.error }),
       collections: collectSummaries(result.output),
       wallMs: Math.round(performance.now() - started),
+      ...(options.demo && { demoDimension: options.dim }),
     };
     return { summary, exitCode: result.status === 'SUCCEEDED' ? EXIT_OK : EXIT_RUN_FAILED };
   } finally {
     progress.stop();
-    if (demoDir) await rm(demoDir, { recursive: true, force: true });
   }
+}
+
+/** Collections whose FinalMerge published a new version (not those the run had reached already). */
+export function publishedCollections(events: HistoryEvent[]): string[] {
+  const published = new Set<string>();
+  for (const event of events) {
+    if (event.stateName !== 'FinalMerge' || event.type !== 'TaskStateExited') continue;
+    // FinalMerge's result lands at $.summary of the collection's state.
+    const summary = (event.output as { summary?: Partial<CollectionSummary> } | undefined)?.summary;
+    if (summary?.collection && summary.alreadyApplied === false) published.add(summary.collection);
+  }
+  return [...published];
 }
 
 export function collectSummaries(output: unknown): RunSummary['collections'] {
@@ -132,6 +155,12 @@ export function renderRunSummary(summary: RunSummary): string {
   ];
   if (summary.error) lines.push(`  ${summary.error.name}: ${summary.error.message}`);
   for (const [name, c] of Object.entries(summary.collections)) {
+    if (c.alreadyApplied) {
+      lines.push(
+        `  ${name}: run ${summary.runId} already applied, nothing changed (v${c.snapshotVersion}, ${c.recordCount} records)`,
+      );
+      continue;
+    }
     lines.push(
       `  ${name}: ${c.deltas} deltas, ${c.records} records, ${c.chunks} chunks of ${c.chunkSize}, ` +
         `${c.intermediateMerges} intermediate merges${c.shortCircuit ? ' (short circuit)' : ''}; ` +
@@ -139,5 +168,17 @@ export function renderRunSummary(summary: RunSummary): string {
         `lock held ${c.lockHoldMs} ms (acquire ${c.lockAcquireMs} ms), ${c.casRetries} CAS retries`,
     );
   }
+  if (summary.demoDimension !== undefined && summary.status === 'SUCCEEDED')
+    lines.push('', demoNote(summary));
   return lines.join('\n');
+}
+
+/** The end of a demo: its collections now have the demo's dimension, and how to start them over. */
+export function demoNote(summary: RunSummary): string {
+  const names = Object.keys(summary.collections);
+  return [
+    `note: ${names.join(' and ')} now hold ${summary.demoDimension}-d vectors from the demo's hashing embedder;`,
+    `  data of another dimension is refused there. To start them over:`,
+    ...names.map((name) => `    embedflow collections drop ${name} --yes`),
+  ].join('\n');
 }

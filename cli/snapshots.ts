@@ -5,15 +5,21 @@ import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
 import { publish } from '../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../lambdas/core/records/changes.ts';
 import type { RecordOp } from '../lambdas/core/records/records.ts';
-import { validateCollectionName } from '../lambdas/core/records/records.ts';
 import { publishDeps, type Runtime } from '../lambdas/core/runtime.ts';
+import type { Rendered } from './command-action.ts';
+import { checkCollectionName } from './names.ts';
 import { table, UsageError } from './output.ts';
 import { newRunId } from './run.ts';
 
 /** `snapshots list|export|rollback`: what the pointer retains, and operations on those versions. */
-export async function listSnapshots(rt: Runtime, collection: string) {
-  validateName(collection);
+export async function listSnapshots(rt: Runtime, collection: string): Promise<Rendered> {
+  checkCollectionName(collection);
   const pointer = await rt.pointers.read(collection);
+  if (pointer.version === 0) {
+    throw new UsageError(
+      `collection "${collection}" has no published snapshot (see: embedflow collections list)`,
+    );
+  }
   const value = {
     collection,
     current: pointer.version,
@@ -27,32 +33,22 @@ export async function listSnapshots(rt: Runtime, collection: string) {
     })),
   };
   const human = () =>
-    pointer.version === 0
-      ? `collection "${collection}" has no published snapshot yet`
-      : table(
-          ['VERSION', 'CURRENT', 'RECORDS', 'DIM', 'RUN', 'CREATED'],
-          value.snapshots.map((s) => [
-            s.version,
-            s.version === pointer.version ? '*' : '',
-            s.recordCount,
-            s.dimension ?? '',
-            s.runId,
-            s.createdAt,
-          ]),
-        );
+    table(
+      ['VERSION', 'CURRENT', 'RECORDS', 'DIM', 'RUN', 'CREATED'],
+      value.snapshots.map((s) => [
+        s.version,
+        s.version === pointer.version ? '*' : '',
+        s.recordCount,
+        s.dimension ?? '',
+        s.runId,
+        s.createdAt,
+      ]),
+    );
   return { value, human };
 }
 
-function validateName(collection: string): void {
-  try {
-    validateCollectionName(collection, '--collection');
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
 async function retainedVersion(rt: Runtime, collection: string, version?: number) {
-  validateName(collection);
+  checkCollectionName(collection);
   const pointer = await rt.pointers.read(collection);
   if (pointer.version === 0) throw new UsageError(`collection "${collection}" has no published snapshot`);
   const wanted = version ?? pointer.version;
@@ -83,8 +79,14 @@ export async function exportSnapshot(rt: Runtime, collection: string, out: strin
  * Rollback publishes version N's content as a new version through the same protocol: the
  * history only moves forward, and a concurrent writer is rebased against, never overwritten.
  */
-export async function rollbackSnapshot(rt: Runtime, collection: string, to: number) {
+export async function rollbackSnapshot(rt: Runtime, collection: string, to: number): Promise<Rendered> {
   const { pointer, entry } = await retainedVersion(rt, collection, to);
+  if (entry.version === pointer.version) {
+    return {
+      value: { rolledBackTo: to, status: 'already-current', snapshotVersion: pointer.version },
+      human: () => `v${to} is already the current version of ${collection}: nothing published`,
+    };
+  }
   const [target, current] = await Promise.all([
     readAll(rt, entry.key, collection),
     readAll(rt, pointer.snapshotKey!, collection),
@@ -93,6 +95,12 @@ export async function rollbackSnapshot(rt: Runtime, collection: string, to: numb
   for (const id of current.keys()) if (!target.has(id)) ops.push({ op: 'delete', id });
   const result = await publish(publishDeps(rt), collection, opsChange(newRunId(`rollback-v${to}`), ops));
   const value = { rolledBackTo: to, ...result };
+  if (result.status === 'already-applied') {
+    return {
+      value,
+      human: () => `the rollback of ${collection} to v${to} was applied already: nothing changed`,
+    };
+  }
   return {
     value,
     human: () =>

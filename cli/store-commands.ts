@@ -1,8 +1,9 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { dropCollectionCommand, listCollections } from './collections.ts';
 import { action } from './command-action.ts';
 import { useLocalStack } from './local-env.ts';
 import { parseIntegerOption, table } from './output.ts';
-import { querySnapshot } from './query.ts';
+import { parseInclude, QUERY_FIELDS, type QueryField, querySnapshot } from './query.ts';
 import { exportSnapshot, listSnapshots, rollbackSnapshot } from './snapshots.ts';
 import { ensureStack, readStack, stopStack } from './stack.ts';
 
@@ -12,8 +13,19 @@ export function registerStoreCommands(program: Command): void {
     .command('query')
     .description('nearest neighbours in the current snapshot of a collection')
     .requiredOption('--collection <name>', 'collection to query')
-    .option('--text <text>', 'query text, embedded by the local embedder')
+    .option(
+      '--text <text>',
+      "query text, embedded by the demo's hashing embedder (only for a collection it built)",
+    )
     .option('--vector-of <id>', 'use the stored vector of this id')
+    .option('--vector <json>', "the query vector as a JSON array: '[0.12, -0.5, …]'")
+    .option('--vector-file <file>', 'the query vector from a file: a JSON array, or one JSONL record')
+    .option('--where <json>', `Chroma's metadata filter, e.g. '{"merchant": "Corner Market"}'`)
+    .addOption(
+      new Option('--include <fields>', 'fields of each result besides its id')
+        .default([...QUERY_FIELDS], QUERY_FIELDS.join(','))
+        .argParser(parseInclude),
+    )
     .option('-k <n>', 'results', parseIntegerOption('-k', 1), 5)
     .action(
       action(async (options) => {
@@ -22,9 +34,34 @@ export function registerStoreCommands(program: Command): void {
           collection: String(options.collection),
           text: options.text as string | undefined,
           vectorOf: options.vectorOf as string | undefined,
+          vector: options.vector as string | undefined,
+          vectorFile: options.vectorFile as string | undefined,
+          where: options.where as string | undefined,
+          include: options.include as QueryField[],
           k: Number(options.k),
         });
       }),
+    );
+
+  const collections = program.command('collections').description('the collections and starting one over');
+  collections
+    .command('list')
+    .description('every collection: version, records, dimension, embedder, last update')
+    .action(action(async (options) => listCollections(await useLocalStack(options.dataDir))));
+  collections
+    .command('drop <name>')
+    .description(
+      'remove a collection (pointer, lock, snapshots, catalog entry) so it can start over; refused while a run or stream publishes into it',
+    )
+    .option('--yes', 'do not ask for confirmation')
+    .action(
+      action(async (options, name: string) =>
+        dropCollectionCommand(await useLocalStack(options.dataDir), {
+          dataDir: String(options.dataDir),
+          name,
+          yes: Boolean(options.yes),
+        }),
+      ),
     );
 
   const snapshots = program.command('snapshots').description('published snapshot versions');

@@ -1,12 +1,19 @@
-import { readFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import type { Runtime } from '../lambdas/core/runtime.ts';
-import { compactBatch, type MessageFailure } from '../lambdas/core/stream/stream-compaction.ts';
-import { info, UsageError } from './output.ts';
+import { EXTERNAL_EMBEDDER } from '../lambdas/core/storage/collection-catalog.ts';
+import { compactBatch, type StreamRecord } from '../lambdas/core/stream/stream-compaction.ts';
+import { inputPrefix } from '../lambdas/core/workflow/run-layout.ts';
+import { catalogOf } from './collections.ts';
+import type { Rendered } from './command-action.ts';
+import { EXIT_OK, EXIT_RUN_FAILED, info, UsageError } from './output.ts';
 import { percentile } from './stats.ts';
 
 /**
  * `embedflow stream --file MESSAGES.jsonl`: feeds stream messages (one JSON body per line)
  * through the same handler core the SQS Lambda runs, in batches like an SQS event source.
+ * Failures are named by each message's own messageId (and its line); any failure exits 1.
  */
 export interface StreamOptions {
   file: string;
@@ -14,42 +21,143 @@ export interface StreamOptions {
   batchWaitMs: number;
 }
 
-export async function streamFile(rt: Runtime, options: StreamOptions) {
-  const text = await readFile(options.file, 'utf8').catch(() => {
-    throw new UsageError(`--file ${options.file}: cannot read it`);
-  });
-  const records = text
-    .split('\n')
-    .map((body, index) => ({ messageId: `line-${index + 1}`, body }))
-    .filter((record) => record.body.trim() !== '');
-  if (records.length === 0) throw new UsageError(`--file ${options.file}: no messages`);
+/** One line of the file. Its SQS id is `line-N` (unique); a body's own messageId names it to the user. */
+interface StreamLine extends StreamRecord {
+  line: number;
+  ownId: string;
+  /** A local delta file an applyDelta message names, uploaded before the stream starts. */
+  localDelta?: string;
+  /** The collection an upsert or applyDelta message brings vectors into. */
+  vectorsInto?: string;
+}
 
+const LOCAL_PATH = /^(\/|\.\.?\/)/;
+
+function parseLines(file: string, text: string): StreamLine[] {
+  return text
+    .replace(/^\uFEFF/, '')
+    .split('\n')
+    .map((body, index) => ({ body, line: index + 1 }))
+    .filter(({ body }) => body.trim() !== '')
+    .map(({ body, line }) => {
+      const messageId = `line-${line}`;
+      let json: Record<string, unknown> | undefined;
+      try {
+        const parsed: unknown = JSON.parse(body);
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          json = parsed as Record<string, unknown>;
+      } catch {
+        // malformed: the handler reports it, under the line's id
+      }
+      const ownId = typeof json?.messageId === 'string' && json.messageId ? json.messageId : messageId;
+      const deltaKey = json?.operation === 'applyDelta' ? json.deltaKey : undefined;
+      const localDelta =
+        typeof deltaKey === 'string' && LOCAL_PATH.test(deltaKey)
+          ? isAbsolute(deltaKey)
+            ? deltaKey
+            : resolve(dirname(file), deltaKey)
+          : undefined;
+      const bringsVectors = json?.operation === 'upsert' || json?.operation === 'applyDelta';
+      const vectorsInto = bringsVectors && typeof json?.collection === 'string' ? json.collection : undefined;
+      return {
+        messageId,
+        body,
+        line,
+        ownId,
+        ...(localDelta && { localDelta }),
+        ...(vectorsInto && { vectorsInto }),
+      };
+    });
+}
+
+/**
+ * `applyDelta` with a local path (absolute, or starting with ./ or ../, relative to the messages
+ * file): the delta is uploaded to the local bucket under this stream's input prefix first, and the
+ * message names that key, as it would name a key in the workflow's bucket in AWS.
+ */
+async function uploadLocalDeltas(rt: Runtime, file: string, lines: StreamLine[]): Promise<string[]> {
+  const prefix = inputPrefix(`stream-${Date.now()}-${randomUUID().slice(0, 6)}`);
+  const uploaded: string[] = [];
+  for (const line of lines) {
+    if (!line.localDelta) continue;
+    const key = `${prefix}line-${line.line}-${basename(line.localDelta)}`;
+    await rt.objects.uploadFile(key, line.localDelta);
+    uploaded.push(key);
+    line.body = JSON.stringify({ ...JSON.parse(line.body), deltaKey: key });
+  }
+  if (uploaded.length > 0)
+    info(`stream: uploaded ${uploaded.length} local delta file(s) from ${file} to ${prefix}`);
+  return uploaded;
+}
+
+/** Reads and checks the file before the local stack starts: a bad path is a usage error naming the line. */
+export async function readStreamFile(file: string): Promise<StreamLine[]> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`--file ${file}: cannot read it (${error.code ?? error.message})`);
+  });
+  const lines = parseLines(file, text);
+  if (lines.length === 0) throw new UsageError(`--file ${file}: no messages`);
+  for (const line of lines) {
+    if (!line.localDelta) continue;
+    const found = await stat(line.localDelta).catch(() => null);
+    if (!found?.isFile()) {
+      throw new UsageError(
+        `--file ${file} line ${line.line}: applyDelta names the local file ${line.localDelta}, which does not exist`,
+      );
+    }
+  }
+  return lines;
+}
+
+export async function streamFile(
+  rt: Runtime,
+  lines: StreamLine[],
+  options: StreamOptions,
+): Promise<Rendered> {
+  const uploaded = await uploadLocalDeltas(rt, options.file, lines);
+  const byId = new Map(lines.map((line) => [line.messageId, line]));
   const started = performance.now();
-  const failed: MessageFailure[] = [];
+  const failed: { messageId: string; line: number; collection?: string; reason: string }[] = [];
   const publishes: Record<string, number> = {};
   const lockHolds: number[] = [];
   let batches = 0;
-  for (let start = 0; start < records.length; start += options.batchSize) {
-    const batch = records.slice(start, start + options.batchSize);
-    const result = await compactBatch(rt, batch);
-    batches++;
-    failed.push(...result.failures);
-    for (const [collection, publish] of Object.entries(result.publishes)) {
-      if (publish.status === 'published') publishes[collection] = (publishes[collection] ?? 0) + 1;
-      if (publish.lockHoldMs !== undefined) lockHolds.push(publish.lockHoldMs);
+  try {
+    for (let start = 0; start < lines.length; start += options.batchSize) {
+      const batch = lines.slice(start, start + options.batchSize);
+      const result = await compactBatch(
+        rt,
+        batch.map(({ messageId, body }) => ({ messageId, body })),
+      );
+      batches++;
+      for (const failure of result.failures) {
+        const line = byId.get(failure.messageId);
+        failed.push({ ...failure, messageId: line?.ownId ?? failure.messageId, line: line?.line ?? 0 });
+      }
+      const withVectors = new Set(batch.map((line) => line.vectorsInto));
+      for (const [collection, publish] of Object.entries(result.publishes)) {
+        if (publish.status === 'published') {
+          publishes[collection] = (publishes[collection] ?? 0) + 1;
+          // Vectors that came in messages: queries by --text cannot reproduce them.
+          if (withVectors.has(collection)) await catalogOf(rt).record(collection, EXTERNAL_EMBEDDER);
+        }
+        if (publish.lockHoldMs !== undefined) lockHolds.push(publish.lockHoldMs);
+      }
+      info(
+        `stream: ${Math.min(start + options.batchSize, lines.length)}/${lines.length} messages, ${failed.length} failed`,
+      );
+      if (options.batchWaitMs > 0 && start + options.batchSize < lines.length) {
+        await new Promise((resolve) => setTimeout(resolve, options.batchWaitMs));
+      }
     }
-    info(
-      `stream: ${Math.min(start + options.batchSize, records.length)}/${records.length} messages, ${failed.length} failed`,
-    );
-    if (options.batchWaitMs > 0 && start + options.batchSize < records.length) {
-      await new Promise((resolve) => setTimeout(resolve, options.batchWaitMs));
-    }
+  } finally {
+    await rt.objects.deleteKeys(uploaded);
   }
+  failed.sort((a, b) => a.line - b.line);
   const seconds = (performance.now() - started) / 1000;
-  const failedIds = new Set(failed.map((failure) => failure.messageId));
+  const failedLines = new Set(failed.map((failure) => failure.line));
   const value = {
-    messages: records.length,
-    applied: records.length - failedIds.size,
+    messages: lines.length,
+    applied: lines.length - failedLines.size,
     failed,
     batches,
     publishes,
@@ -58,18 +166,18 @@ export async function streamFile(rt: Runtime, options: StreamOptions) {
       p99: percentile(lockHolds, 99),
       max: Math.max(0, ...lockHolds),
     },
-    messagesPerSecond: Math.round((records.length / seconds) * 10) / 10,
+    messagesPerSecond: Math.round((lines.length / seconds) * 10) / 10,
   };
   const human = () =>
     [
-      `${value.messages} messages in ${batches} batches: ${value.applied} applied, ${failedIds.size} failed (${value.messagesPerSecond} msg/s)`,
+      `${value.messages} messages in ${batches} batches: ${value.applied} applied, ${failedLines.size} failed (${value.messagesPerSecond} msg/s)`,
       `publishes: ${
         Object.entries(publishes)
           .map(([name, count]) => `${name} ${count}`)
           .join(', ') || 'none'
       }`,
       `lock held p50 ${value.lockHoldMs.p50} ms, p99 ${value.lockHoldMs.p99} ms`,
-      ...failed.map((failure) => `  failed ${failure.messageId}: ${failure.reason}`),
+      ...failed.map((failure) => `  failed ${failure.messageId} (line ${failure.line}): ${failure.reason}`),
     ].join('\n');
-  return { value, human };
+  return { value, human, exitCode: failed.length > 0 ? EXIT_RUN_FAILED : EXIT_OK };
 }

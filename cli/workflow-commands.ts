@@ -1,14 +1,15 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { parseScenarioNames, runBench } from '../bench/run-bench.ts';
+import { settingsHelp } from '../lambdas/core/config/config.ts';
 import { action } from './command-action.ts';
 import { DEFAULT_CONSOLE_PORT, runConsole } from './console.ts';
 import { executionSource, listExecutions, showExecution } from './executions.ts';
 import { useLocalStack } from './local-env.ts';
-import { EXIT_OK, parseIntegerOption } from './output.ts';
-import { renderRunSummary, runLocal } from './run.ts';
+import { EXIT_OK, info, parseIntegerOption } from './output.ts';
+import { demoNote, renderRunSummary, runLocal } from './run.ts';
 import { runAws } from './run-aws.ts';
-import { streamFile } from './stream.ts';
+import { readStreamFile, streamFile } from './stream.ts';
 
 /** The workflow's commands: run it, inspect its executions (text and web console), stream, bench. */
 export function registerWorkflowCommands(program: Command): void {
@@ -42,17 +43,19 @@ export function registerWorkflowCommands(program: Command): void {
     .option('--seed <n>', 'demo: random seed', parseIntegerOption('--seed', 0), 42)
     .addHelpText(
       'after',
-      '\nSizes come from the environment: CHUNK_SIZE_WORDS (15), CHUNK_SIZE_LINES (25), CHUNK_SIZE (15),\n' +
-        'GROUP_SIZE (20), MAP_MAX_CONCURRENCY, IO_CONCURRENCY, LOCK_DURATION_SECONDS, HEARTBEAT_INTERVAL_SECONDS,\n' +
-        'MAX_CAS_RETRIES, SNAPSHOT_RETENTION, LOCK_STRATEGY. Exit codes: 0 succeeded, 1 run failed, 2 usage error.',
+      `\nEnvironment variables (name=default; set but empty is refused):\n${settingsHelp()}\n` +
+        '  CHUNK_SIZE_<NAME>              deltas per chunk for collection NAME (same rule as CHUNK_SIZE)\n' +
+        '\nExit codes: 0 succeeded, 1 run failed, 2 usage or configuration error (nothing written).',
     )
     .action(
       action(async (options) => {
         const { summary, exitCode } = options.stateMachineArn
           ? await runAws(options as never)
           : await runLocal(options as never);
-        if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-        else process.stdout.write(`${renderRunSummary(summary)}\n`);
+        if (options.json) {
+          if (summary.demoDimension !== undefined && summary.status === 'SUCCEEDED') info(demoNote(summary));
+          process.stdout.write(`${JSON.stringify(summary)}\n`);
+        } else process.stdout.write(`${renderRunSummary(summary)}\n`);
         return exitCode;
       }),
     );
@@ -86,7 +89,7 @@ export function registerWorkflowCommands(program: Command): void {
     .option(
       '--port <n>',
       'port on 127.0.0.1 (0: any free port)',
-      parseIntegerOption('--port', 0),
+      parseIntegerOption('--port', 0, 65_535),
       DEFAULT_CONSOLE_PORT,
     )
     .option('--open', 'open the page in the default browser')
@@ -105,8 +108,13 @@ export function registerWorkflowCommands(program: Command): void {
 
   program
     .command('stream')
-    .description('stream compaction locally: feed change messages through the SQS handler in batches')
-    .requiredOption('--file <path>', 'messages, one JSON body per line (see docs/stream.md)')
+    .description(
+      'stream compaction locally: feed change messages through the SQS handler in batches; exit 1 when any message failed',
+    )
+    .requiredOption(
+      '--file <path>',
+      'messages, one JSON body per line (docs/stream.md); applyDelta may name a local file (./d.jsonl, /abs/d.jsonl)',
+    )
     .option(
       '--batch-size <n>',
       'messages per batch (an SQS batch)',
@@ -115,45 +123,49 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .option('--batch-wait-ms <n>', 'pause between batches', parseIntegerOption('--batch-wait-ms', 0), 0)
     .action(
-      action(async (options) =>
-        streamFile(await useLocalStack(options.dataDir), {
-          file: String(options.file),
+      action(async (options) => {
+        const file = String(options.file);
+        const lines = await readStreamFile(file); // a bad file is found before the stack starts
+        return streamFile(await useLocalStack(options.dataDir), lines, {
+          file,
           batchSize: Number(options.batchSize),
           batchWaitMs: Number(options.batchWaitMs),
-        }),
-      ),
+        });
+      }),
     );
 
   program
     .command('bench')
-    .description('benchmarks measured side by side in one run; writes docs/benchmarks.md and charts')
+    .description('benchmarks measured side by side in one run; a report (benchmarks.md, bench.json, charts)')
     .option('--quick', 'smaller sizes (a few minutes)')
     .addOption(
       new Option('--only <names>', 'comma-separated scenarios to run (default: all)').argParser(
         parseScenarioNames,
       ),
     )
-    .option(
-      '--docs-dir <dir>',
-      'where to write benchmarks.md and the PNG charts',
-      join(import.meta.dirname, '..', 'docs'),
-    )
+    .option('--out <dir>', 'directory for the report (default: DATA_DIR/bench)')
+    .option('--write-docs', "also rewrite the project's docs/benchmarks.md and its charts")
     .action(
       action(async (options) => {
+        const outDir = resolve(
+          options.out === undefined ? join(options.dataDir, 'bench') : String(options.out),
+        );
         const result = await runBench({
           quick: Boolean(options.quick),
-          docsDir: String(options.docsDir),
+          outDir,
+          writeDocs: Boolean(options.writeDocs),
           ...(options.only !== undefined && { only: options.only as string[] }),
         });
         return {
           value: {
+            report: join(outDir, 'benchmarks.md'),
             scenarios: result.scenarios,
             ratios: result.ratios,
             machine: result.machine,
             wallSeconds: result.wallSeconds,
           },
           human: () =>
-            `${result.scenarios.length} measurements in ${result.wallSeconds} s; ratios ${JSON.stringify(result.ratios)}; report in ${options.docsDir}/benchmarks.md`,
+            `${result.scenarios.length} measurements in ${result.wallSeconds} s; ratios ${JSON.stringify(result.ratios)}; report in ${join(outDir, 'benchmarks.md')}${options.writeDocs ? ' and docs/benchmarks.md' : ''}`,
         };
       }),
     );

@@ -2,7 +2,8 @@
  * The local AWS stand-ins as one process: dynalite (DynamoDB) and s3rver (S3) on 127.0.0.1 with
  * ephemeral ports and their data under one directory. Run in its own process because s3rver's
  * list pagination needs --openssl-legacy-provider, which must not leak into the caller.
- * Prints one JSON line {"s3Port", "dynamoPort", "pid"} when ready; exits on SIGTERM/SIGINT.
+ * Prints one JSON line {"s3Port", "dynamoPort", "pid"} when ready; exits on SIGTERM/SIGINT, or when
+ * a process of EMBEDFLOW_WATCH_PIDS has ended.
  */
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -44,14 +45,19 @@ const shutdown = () => {
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);
-// Never outlive the process that started us when it passed its pid (tests, a crashed CLI).
-const parent = Number(process.env.EMBEDFLOW_PARENT_PID ?? 0);
-if (parent > 0) {
+// Never outlive the processes we were told to watch (the starter of a test stack, the test runner).
+const watched = (process.env.EMBEDFLOW_WATCH_PIDS ?? '')
+  .split(',')
+  .map(Number)
+  .filter((pid) => Number.isInteger(pid) && pid > 0);
+if (watched.length > 0) {
   setInterval(() => {
-    try {
-      process.kill(parent, 0);
-    } catch {
-      shutdown();
+    for (const pid of watched) {
+      try {
+        process.kill(pid, 0);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ESRCH') shutdown();
+      }
     }
   }, 1000).unref();
 }

@@ -48,6 +48,20 @@ export interface StartOptions {
   detached?: boolean;
 }
 
+/**
+ * The processes whose end stops the services: the caller, unless the stack is detached (the CLI's
+ * shared stack outlives each command), plus any listed in EMBEDFLOW_STACK_WATCH_PID. The test
+ * configuration sets that to the test runner's pid, so stopping the runner, however it is stopped,
+ * leaves no stack behind, detached ones included.
+ */
+export function watchedPids(detached: boolean, env: NodeJS.ProcessEnv = process.env): number[] {
+  const listed = (env.EMBEDFLOW_STACK_WATCH_PID ?? '')
+    .split(',')
+    .map((pid) => Number(pid.trim()))
+    .filter((pid) => Number.isInteger(pid) && pid > 0);
+  return [...new Set([...(detached ? [] : [process.pid]), ...listed])];
+}
+
 export async function startLocalServices(options: StartOptions): Promise<LocalServices> {
   const dataDir = options.dataDir;
   await mkdir(dataDir, { recursive: true });
@@ -66,7 +80,7 @@ export async function startLocalServices(options: StartOptions): Promise<LocalSe
     {
       stdio: ['ignore', 'pipe', stderr],
       detached: options.detached ?? false,
-      env: { ...process.env, ...(options.detached ? {} : { EMBEDFLOW_PARENT_PID: String(process.pid) }) },
+      env: { ...process.env, EMBEDFLOW_WATCH_PIDS: watchedPids(options.detached ?? false).join(',') },
     },
   );
   const ready = await readReadyLine(child);

@@ -15,6 +15,10 @@ import { ChromaStartError } from '../errors.ts';
  * free port first and handing it over is a race: two publishes starting at once got the same
  * port, the loser's server failed to bind, and its heartbeat was answered by the winner's server,
  * so both wrote into one directory. A port read off the child's socket can only be the child's.
+ *
+ * A server never outlives the process that started it: it runs with a watchdog (a worker thread
+ * loaded with --import) that kills it once its stdin pipe closes, which the kernel does when the
+ * parent dies, SIGKILL included. stopAllChromaServers() is for a parent's own signal handlers.
  */
 export interface ChromaServer {
   port: number;
@@ -107,12 +111,61 @@ async function waitForOwnServer(child: ChildProcess, path: string, output: () =>
   throw new ChromaStartError(`Chroma server for ${path} ${how}: ${output().slice(-500)}`);
 }
 
+// Runs in a worker thread of the server process (its main thread is inside the native server and
+// never runs JavaScript again): blocks reading stdin, and kills the process at end of file.
+const WATCHDOG = `
+const { readSync } = require('node:fs');
+const buffer = Buffer.alloc(256);
+const pause = new Int32Array(new SharedArrayBuffer(4));
+for (;;) {
+  let read = 0;
+  try { read = readSync(0, buffer); } catch (error) {
+    if (error.code === 'EAGAIN') { Atomics.wait(pause, 0, 0, 50); continue; }
+  }
+  if (read === 0) break;
+}
+process.kill(process.pid, 'SIGKILL');
+`;
+/** A data: URL, so the watchdog needs no file beside this module (a Lambda bundle has none). */
+export const WATCHDOG_IMPORT = `data:text/javascript,${encodeURIComponent(
+  `import { Worker } from 'node:worker_threads'; new Worker(${JSON.stringify(WATCHDOG)}, { eval: true }).unref();`,
+)}`;
+
+const running = new Set<ChildProcess>();
+let refusing: string | undefined;
+
+/**
+ * Stops every server this process started and refuses new ones from then on (with `reason`): a
+ * shutting-down CLI must not have a handler still in flight start another server behind its back.
+ */
+export async function stopAllChromaServers(reason: string): Promise<void> {
+  refusing = reason;
+  await Promise.all([...running].map(stopChild));
+}
+
 export async function startChroma(path: string, timeoutMs = 30_000): Promise<ChromaServer> {
+  if (refusing !== undefined)
+    throw new ChromaStartError(`not starting a Chroma server for ${path}: ${refusing}`);
   const child = spawn(
     process.execPath,
-    [chromaCliPath(), 'run', '--path', path, '--host', '127.0.0.1', '--port', '0'],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CHROMA_TELEMETRY_DISABLED: 'true' } },
+    [
+      '--import',
+      WATCHDOG_IMPORT,
+      chromaCliPath(),
+      'run',
+      '--path',
+      path,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CHROMA_TELEMETRY_DISABLED: 'true' } },
   );
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  // The pipe is only there to close when we die; a write error after the child exited is harmless.
+  child.stdin?.on('error', () => {});
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
