@@ -25,12 +25,13 @@ export interface ExecutionSummary {
   stopDate?: string;
   /** Collection names of the run, from the execution input. */
   collections: string[];
+  /** Why it failed, when the source knows it without reading the history (the executions list shows it). */
+  error?: { name: string; message: string };
 }
 
 export interface ExecutionDetail extends ExecutionSummary {
   input: unknown;
   output?: unknown;
-  error?: { name: string; message: string };
   /** History events named as GetExecutionHistory names them, with `stateName` on state events. */
   events: HistoryEvent[];
 }
@@ -83,6 +84,7 @@ export function summaryOf(execution: StoredExecution): ExecutionSummary {
     startDate: execution.startDate,
     ...(execution.stopDate && { stopDate: execution.stopDate }),
     collections: collectionsOf(execution.input),
+    ...(execution.error && { error: execution.error }),
   };
 }
 
@@ -91,7 +93,6 @@ export function detailOf(execution: StoredExecution & { events: HistoryEvent[] }
     ...summaryOf(execution),
     input: execution.input,
     ...(execution.output !== undefined && { output: execution.output }),
-    ...(execution.error && { error: execution.error }),
     events: execution.events,
   };
 }
@@ -115,7 +116,7 @@ export class LocalExecutionSource implements ExecutionSource {
 
   async list(): Promise<ExecutionSummary[]> {
     const executions = await this.store.listExecutions();
-    return executions.map(summaryOf);
+    return Promise.all(executions.map(async (execution) => summaryOf(await this.withAbortTime(execution))));
   }
 
   async get(executionId: string): Promise<ExecutionDetail | null> {
@@ -123,7 +124,19 @@ export class LocalExecutionSource implements ExecutionSource {
     // The store leaves out a last line still being written, so a run in flight reads cleanly.
     const execution = await this.store.getExecution(executionId);
     if (!execution) return null;
-    return detailOf(execution);
+    return detailOf(await this.withAbortTime(execution));
+  }
+
+  /**
+   * An execution whose process died (Ctrl-C, SIGKILL) never wrote its stop date: it stopped when
+   * its history last grew, so its duration ends there instead of growing for ever.
+   */
+  private async withAbortTime<T extends { executionId: string; status: ExecutionStatus; stopDate?: string }>(
+    execution: T,
+  ): Promise<T> {
+    if (execution.status !== 'ABORTED' || execution.stopDate) return execution;
+    const events = await stat(join(this.store.dir, execution.executionId, 'events.jsonl')).catch(() => null);
+    return events ? { ...execution, stopDate: events.mtime.toISOString() } : execution;
   }
 
   /** events.jsonl only grows and execution.json is replaced atomically: size + mtime tell a change. */

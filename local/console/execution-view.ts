@@ -21,6 +21,8 @@ export interface StateProgress {
 export interface MapIterations {
   done: number;
   failed: number;
+  /** Stopped because another iteration failed (MapIterationAborted): not failures of their own. */
+  aborted: number;
   running: number;
   /** Items handed to the Map (from ItemsPath of its input), or the iterations started if unknown. */
   total: number;
@@ -172,7 +174,7 @@ function countMapIterations(events: HistoryEvent[], states: Map<string, StateInf
   const maps: Record<string, MapIterations & { started: number; itemsKnown: boolean }> = {};
   for (const [name, info] of states) {
     if (info.type === 'Map')
-      maps[name] = { done: 0, failed: 0, running: 0, total: 0, started: 0, itemsKnown: true };
+      maps[name] = { done: 0, failed: 0, aborted: 0, running: 0, total: 0, started: 0, itemsKnown: true };
   }
   for (const event of events) {
     const map = event.stateName ? maps[event.stateName] : undefined;
@@ -183,14 +185,15 @@ function countMapIterations(events: HistoryEvent[], states: Map<string, StateInf
       else map.itemsKnown = false;
     } else if (event.type === 'MapIterationStarted') map.started++;
     else if (event.type === 'MapIterationSucceeded') map.done++;
-    else if (event.type === 'MapIterationFailed' || event.type === 'MapIterationAborted') map.failed++;
+    else if (event.type === 'MapIterationFailed') map.failed++;
+    else if (event.type === 'MapIterationAborted') map.aborted++;
   }
   const result: Record<string, MapIterations> = {};
   for (const [name, { started, itemsKnown, ...map }] of Object.entries(maps)) {
     result[name] = {
       ...map,
       total: itemsKnown ? Math.max(map.total, started) : started,
-      running: Math.max(0, started - map.done - map.failed),
+      running: Math.max(0, started - map.done - map.failed - map.aborted),
     };
   }
   return result;

@@ -122,7 +122,13 @@ describe('console API', () => {
     expect(execution.states.FinalMerge).toMatchObject({ status: 'succeeded', visits: 2 });
     expect(execution.states.IntermediateMerges).toBeUndefined();
     // 20 words deltas in chunks of 15 and 10 lines deltas in one chunk: 3 chunk iterations.
-    expect(execution.mapIterations.ProcessChunks).toEqual({ done: 3, failed: 0, running: 0, total: 3 });
+    expect(execution.mapIterations.ProcessChunks).toEqual({
+      done: 3,
+      failed: 0,
+      aborted: 0,
+      running: 0,
+      total: 3,
+    });
     expect(execution.summary.find((c: { collection: string }) => c.collection === 'words')).toMatchObject({
       chunks: 2,
       intermediateMerges: 0,

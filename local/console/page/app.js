@@ -3,6 +3,7 @@
 import { formatDuration, formatTimestamp, h, STATUS_LABELS, statusBadge } from './dom.js';
 import { annotate, layoutDefinition, paintGraph, renderGraph } from './graph.js';
 import { appendEvents, eventTable, filterEvents, runSummary, startOf } from './history.js';
+import { zoomableGraph } from './zoom.js';
 
 const app = document.getElementById('app');
 const LIST_REFRESH_MS = 2000;
@@ -42,6 +43,12 @@ function executionRow(item, now) {
     h('td', {}, item.collections.join(', ')),
     h('td', { class: 'timestamp' }, formatTimestamp(item.startDate)),
     h('td', { class: 'num' }, formatDuration(liveDuration(item, now))),
+    h(
+      'td',
+      { class: 'error-cell', title: item.error ? `${item.error.name}: ${item.error.message}` : undefined },
+      item.error ? h('strong', {}, item.error.name, ': ') : '',
+      item.error ? item.error.message : '',
+    ),
   );
 }
 
@@ -60,7 +67,9 @@ async function showList() {
         h(
           'tr',
           {},
-          ...['Name', 'Status', 'Run id', 'Collections', 'Started', 'Duration'].map((t) => h('th', {}, t)),
+          ...['Name', 'Status', 'Run id', 'Collections', 'Started', 'Duration', 'Error'].map((t) =>
+            h('th', {}, t),
+          ),
         ),
       ),
       body,
@@ -79,7 +88,7 @@ async function showList() {
               h(
                 'tr',
                 {},
-                h('td', { colspan: 6, class: 'muted' }, 'No executions yet: try `embedflow run --demo`.'),
+                h('td', { colspan: 7, class: 'muted' }, 'No executions yet: try `embedflow run --demo`.'),
               ),
             ]
           : data.executions.map((item) => executionRow(item, now))),
@@ -165,7 +174,7 @@ function stateDetails(name, view, definitionTypes, select) {
       row(
         'Iterations',
         iterations &&
-          `${iterations.done} done, ${iterations.failed} failed, ${iterations.running} running, ${iterations.total} total`,
+          `${iterations.done} done, ${iterations.failed} failed, ${iterations.aborted} aborted, ${iterations.running} running, ${iterations.total} total`,
       ),
       row('Error', progress?.lastError?.error),
       row('Cause', progress?.lastError?.cause),
@@ -239,7 +248,9 @@ async function showExecution(executionId) {
         : '',
     );
   };
-  const { svg, handles } = renderGraph(layoutDefinition(definition), select);
+  const layout = layoutDefinition(definition);
+  const { svg, handles } = renderGraph(layout, select);
+  const graph = zoomableGraph(svg, layout.graph().width, layout.graph().height);
 
   const repaint = () => {
     const now = Date.now();
@@ -254,7 +265,13 @@ async function showExecution(executionId) {
     h(
       'section',
       { class: 'graph-and-details' },
-      h('div', { class: 'graph-panel' }, h('h2', {}, 'Graph view'), legend(), svg),
+      h(
+        'div',
+        { class: 'graph-panel' },
+        h('div', { class: 'graph-heading' }, h('h2', {}, 'Graph view'), graph.toolbar),
+        legend(),
+        graph.viewport,
+      ),
       h('div', { class: 'side-panel' }, h('h2', {}, 'Step details'), details),
     ),
     h('section', {}, h('h2', {}, 'Event history ', filterNote), table),
