@@ -37,7 +37,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   // Only as the first argument: commander's own version flag would be global and take
-  // `snapshots export --version N` for itself.
+  // `snapshots export --version N` for itself (bin/embedflow.ts answers it before loading this).
   if (argv[2] === '--version' || argv[2] === '-V') {
     process.stdout.write(`${packageVersion()}\n`);
     return EXIT_OK;
