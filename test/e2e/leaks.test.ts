@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, useCliDataDir } from '../helpers/cli.ts';
 import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
 import { eventually, processesMatching } from '../helpers/processes.ts';
@@ -17,6 +17,7 @@ const data = useCliDataDir('leaks');
 const DIM = 64;
 let input: string;
 let messages: string;
+const inputs: string[] = [];
 
 /** Chroma servers working on a copy inside the data directory. */
 const chromaServers = () => processesMatching('cli.mjs', 'run --path', data.dataDir);
@@ -55,6 +56,7 @@ beforeAll(async () => {
   // Large enough that a build takes a while: the kill lands while Chroma is applying it.
   const files = deltaFiles('big', 'k', 4, 1000, DIM);
   input = await writeInputDir(files);
+  inputs.push(input);
   const seed = await data.cli(['run', '--input', input, '--run-id', 'seed-1', '--json']);
   expect(seed.code, seed.stderr).toBe(0);
   const second = await data.cli([
@@ -65,12 +67,17 @@ beforeAll(async () => {
   ]);
   expect(second.code, second.stderr).toBe(0);
   const dir = await mkdtemp(join(tmpdir(), 'embedflow-leaks-stream-'));
+  inputs.push(dir);
   await writeFile(join(dir, 'big.jsonl'), Object.values(deltaFiles('big', 's', 1, 4000, DIM))[0]!);
   messages = join(dir, 'messages.jsonl');
   await writeFile(
     messages,
     `${JSON.stringify({ messageId: 'big-1', collection: 'big', operation: 'applyDelta', deltaKey: './big.jsonl' })}\n`,
   );
+});
+
+afterAll(async () => {
+  await Promise.all(inputs.map((dir) => rm(dir, { recursive: true, force: true })));
 });
 
 describe('a CLI killed mid-build', () => {
