@@ -32,18 +32,20 @@ export async function listExecutions(source: ExecutionSource) {
       stopDate: execution.stopDate,
       runId: execution.runId,
       collections: execution.collections,
+      ...(execution.error && { error: execution.error }),
     })),
   };
   const human = () =>
     value.executions.length === 0
       ? 'no executions yet: try `embedflow run --demo`'
       : table(
-          ['EXECUTION', 'STATUS', 'STARTED', 'DURATION'],
+          ['EXECUTION', 'STATUS', 'STARTED', 'DURATION', 'ERROR'],
           value.executions.map((e) => [
             e.executionId,
             e.status,
             e.startDate,
             seconds(e.startDate, e.stopDate),
+            e.error ? `${e.error.name}: ${e.error.message}`.slice(0, 100) : '',
           ]),
         );
   return { value, human };
