@@ -120,7 +120,6 @@ type Drawn = { from: string; to: string; points: { x: number; y: number }[]; lab
 
 // Functions run in the page: its DOM types are not in this project's (Node) type library.
 type Dom = any;
-const pageDocument = (): Dom => (globalThis as Dom).document;
 
 /** Every drawn edge as sampled points in SVG coordinates, with its label's box. */
 function drawnEdges(page: Page): Promise<Drawn[]> {
@@ -134,7 +133,7 @@ function drawnEdges(page: Page): Promise<Drawn[]> {
         const point = element.getPointAtLength((length * i) / 80);
         return { x: point.x, y: point.y };
       });
-      const rect = [...pageDocument().querySelectorAll('rect.edge-label-bg')].find(
+      const rect = [...(globalThis as Dom).document.querySelectorAll('rect.edge-label-bg')].find(
         (r: Dom) => r.dataset.from === from && r.dataset.to === to,
       ) as Dom;
       const label = rect && {
