@@ -164,7 +164,7 @@ describe('collections drop', () => {
       expect(refused.code).toBe(1);
       expect(refused.json.error).toMatchObject({ name: 'CollectionInUseError' });
       expect(refused.json.error.message).toContain(
-        'is being published (lock chroma-ext-update held by a-publisher',
+        `is being published (lock chroma-ext-update held by ${publisher}, lease ends in`,
       );
       expect((await rt.pointers.read('ext')).version).toBe(1);
     } finally {
