@@ -17,7 +17,10 @@ const digest = async (path: string) =>
     .digest('hex');
 
 describe('embedflow bench', () => {
-  it('writes its report to --out (default DATA_DIR/bench), never to docs/ without --write-docs', async () => {
+  // Each bench runs a whole (quick) scenario: minutes on a busy machine.
+  it('writes its report to the --out directory and leaves docs/benchmarks.md alone', {
+    timeout: 600_000,
+  }, async () => {
     const docsBefore = await digest(DOCS_REPORT);
     const out = join(data.dataDir, 'my-report');
     const named = await data.cli(['bench', '--quick', '--only', 'overhead', '--out', out, '--json']);
@@ -32,7 +35,11 @@ describe('embedflow bench', () => {
       'raw-chroma-upsert',
     ]);
     expect(await readFile(join(out, 'benchmarks.md'), 'utf8')).toContain('overhead');
+    expect(await digest(DOCS_REPORT)).toBe(docsBefore);
+  });
 
+  it('writes it under DATA_DIR/bench by default', { timeout: 600_000 }, async () => {
+    const docsBefore = await digest(DOCS_REPORT);
     const byDefault = await data.cli(['bench', '--quick', '--only', 'overhead']);
     expect(byDefault.code, byDefault.stderr).toBe(0);
     expect(byDefault.stdout).toContain(`report in ${join(data.dataDir, 'bench', 'benchmarks.md')}`);

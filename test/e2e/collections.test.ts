@@ -178,7 +178,10 @@ describe('collections drop', () => {
     expect(refused.stderr).toContain('add --yes to drop collection "ext" (v1, 12 records, 8-d');
   });
 
-  it('removes pointer, lock item, snapshots and catalog entry, so the name can start over', async () => {
+  // Six CLI commands in a row: minutes on a busy machine.
+  it('removes pointer, lock item, snapshots and catalog entry, so the name can start over', {
+    timeout: 600_000,
+  }, async () => {
     const dropped = await cli(['collections', 'drop', 'ext', '--yes', '--json']);
     expect(dropped.code, dropped.stderr).toBe(0);
     expect(dropped.json).toMatchObject({
