@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT_OK, emit, type GlobalOptions, reportError } from './output.ts';
+import { stoppingSignal } from './process-scope.ts';
 
 /**
  * What a command returns: its --json value, the text printed without --json, and its exit code
@@ -29,6 +30,8 @@ export function action<A extends unknown[]>(
         process.exitCode = outcome.exitCode ?? EXIT_OK;
       }
     } catch (error) {
+      // Stopping on a signal: the handler reports and exits; a server it stopped failing is expected.
+      if (stoppingSignal()) return;
       process.exitCode = reportError(error, options.json);
     }
   };

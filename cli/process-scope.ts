@@ -33,6 +33,12 @@ const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIG
 const OWNER_FILE = 'owner.json';
 
 let current: Promise<ProcessScope> | undefined;
+let stoppingOn: NodeJS.Signals | undefined;
+
+/** The signal this process is stopping on, if any: what fails after it is its own doing, not news. */
+export function stoppingSignal(): NodeJS.Signals | undefined {
+  return stoppingOn;
+}
 
 function startTicks(pid: number): string | null {
   try {
@@ -97,11 +103,10 @@ async function create(dataDir: string): Promise<ProcessScope> {
 }
 
 function installSignalHandlers(dir: string): void {
-  let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     const code = 128 + (SIGNAL_NUMBERS[signal] ?? 0);
-    if (stopping) process.exit(code);
-    stopping = true;
+    if (stoppingOn) process.exit(code);
+    stoppingOn = signal;
     info(`embedflow: ${signal}: stopping Chroma servers and removing ${dir}`);
     stopAllChromaServers(`the CLI is stopping (${signal})`)
       .then(() => rm(dir, { recursive: true, force: true }))
