@@ -107,12 +107,17 @@ describe('a CLI killed mid-build', () => {
   );
 
   it.each([
-    ['SIGINT', 130, () => ['run', '--input', input]],
-    ['SIGTERM', 143, () => ['run', '--input', input]],
-    ['SIGTERM', 143, () => ['snapshots', 'rollback', '--collection', 'big', '--to', '1']],
+    ['SIGINT', 'run', 130, () => ['run', '--input', input]],
+    ['SIGTERM', 'run', 143, () => ['run', '--input', input]],
+    [
+      'SIGTERM',
+      'snapshots rollback',
+      143,
+      () => ['snapshots', 'rollback', '--collection', 'big', '--to', '1'],
+    ],
   ])(
     '%s of %s stops its Chroma servers and removes its work directory before exiting',
-    async (signal, code, args) => {
+    async (signal, _, code, args) => {
       const { child, exited } = await startAndWaitForBuild(args());
       child.kill(signal as NodeJS.Signals);
       const ended = await exited;
