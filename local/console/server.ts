@@ -40,6 +40,7 @@ const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/static/history.js': { file: join(PAGE_DIR, 'history.js'), type: 'text/javascript' },
   '/static/dom.js': { file: join(PAGE_DIR, 'dom.js'), type: 'text/javascript' },
   '/static/zoom.js': { file: join(PAGE_DIR, 'zoom.js'), type: 'text/javascript' },
+  '/static/edge-routing.js': { file: join(PAGE_DIR, 'edge-routing.js'), type: 'text/javascript' },
   '/static/style.css': { file: join(PAGE_DIR, 'style.css'), type: 'text/css' },
   '/static/graph.css': { file: join(PAGE_DIR, 'graph.css'), type: 'text/css' },
   '/static/vendor/dagre.min.js': { file: DAGRE_BUNDLE, type: 'text/javascript' },
