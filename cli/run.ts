@@ -102,6 +102,8 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       },
     });
     await store.finishExecution(executionId, result);
+    // This process hosts the "Lambdas": it removes their input only once the last one returned.
+    await result.handlersSettled;
     await rt.objects.deleteKeys(await rt.objects.listKeys(inputPrefix(runId)));
 
     const summary: RunSummary = {

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ExecutionAbortedError,
   ExecutionError,
@@ -23,6 +22,14 @@ export interface ExecutionResult {
   events: HistoryEvent[];
   startDate: string;
   stopDate: string;
+}
+
+export interface LocalExecutionResult extends ExecutionResult {
+  /**
+   * Settles once every handler this execution started has returned: the execution itself may have
+   * ended before (a Lambda keeps running after its Map failed). Only tests and shutdown wait for it.
+   */
+  handlersSettled: Promise<void>;
 }
 
 export interface RunOptions {
@@ -146,7 +153,7 @@ function taskError(error: unknown): Error {
 
 const validatedDefinitions = new Set<string>();
 
-export async function runStateMachine(options: RunOptions): Promise<ExecutionResult> {
+export async function runStateMachine(options: RunOptions): Promise<LocalExecutionResult> {
   const definition = substitutePlaceholders(options.definition);
   const states = describeStates(definition);
   const missing = [...states].filter(([name, info]) => info.type === 'Task' && !options.handlers[name]);
@@ -214,10 +221,9 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRes
   closed = true;
   execution.abort(); // stops iterations still running after a failure at their next state
   await collecting;
-  // Handlers still running (siblings of a failed iteration, timed-out ones) finish before we return,
-  // so callers never clean up under them; one running past the longest Task timeout is left behind.
-  const longest = Math.max(60, ...[...states.values()].map((info) => info.timeoutSeconds ?? 0));
-  await Promise.race([Promise.allSettled(inFlight), sleep(longest * 1000, undefined, { ref: false })]);
   if (history.listenerError !== undefined) throw history.listenerError;
-  return { ...outcome, events: history.events, startDate, stopDate };
+  // As in Step Functions, the execution ends without waiting for handlers still running (siblings
+  // of a failed Map iteration, timed-out tasks): a Lambda is not stopped when its execution ends.
+  const stragglers = Promise.allSettled([...inFlight]).then(() => undefined);
+  return { ...outcome, events: history.events, startDate, stopDate, handlersSettled: stragglers };
 }

@@ -8,7 +8,12 @@ import { handler as processChunk } from '../lambdas/handlers/process-chunk.ts';
 import { handler as readRunManifest } from '../lambdas/handlers/read-run-manifest.ts';
 import { handler as recordFailure } from '../lambdas/handlers/record-failure.ts';
 import { handler as splitIntoChunks } from '../lambdas/handlers/split-into-chunks.ts';
-import { type ExecutionResult, type HistoryEvent, runStateMachine, type TaskHandler } from './asl-runner.ts';
+import {
+  type HistoryEvent,
+  type LocalExecutionResult,
+  runStateMachine,
+  type TaskHandler,
+} from './asl-runner.ts';
 
 /**
  * The local mode of the workflow: the same ASL file the CDK stack deploys, with each Task state
@@ -38,7 +43,7 @@ export interface LocalExecutionOptions {
   zeroRetryWaits?: boolean;
 }
 
-export function executeLocally(options: LocalExecutionOptions): Promise<ExecutionResult> {
+export function executeLocally(options: LocalExecutionOptions): Promise<LocalExecutionResult> {
   return runStateMachine({
     definition: loadDefinition(),
     handlers: LOCAL_TASK_HANDLERS,

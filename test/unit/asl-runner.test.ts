@@ -204,28 +204,36 @@ describe('runStateMachine', () => {
     expect(result.events.at(-1)).toMatchObject({ type: 'ExecutionFailed', cause: 'report: no total' });
   });
 
-  it('stops a Map at its first failed iteration: no further item starts, running ones finish first', async () => {
+  it('stops a Map at its first failed iteration as Step Functions does: no further item starts, the Catch runs at once', async () => {
     const started: number[] = [];
     const finished: number[] = [];
+    let release!: () => void;
+    const stillRunning = new Promise<void>((resolve) => (release = resolve));
     const { handlers } = toyHandlers({
       Square: async (input: any) => {
         started.push(input.value);
         if (input.value === 2) throw new BadInputError('item 2');
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await stillRunning; // a sibling Lambda busy when item 2 fails
         finished.push(input.value);
         return 1;
       },
     });
     const result = await run(handlers);
     expect(result.error?.name).toBe('BadInputError');
+    // The execution went through Catch → RecordFailure → Fail and ended while item 1 still ran.
+    expect(finished).toEqual([]);
+    expect(result.events.map((e) => e.stateName)).toContain('RecordFailure');
     expect(started).toEqual([1, 2]);
-    expect(finished).toEqual([1]); // returned only once the handler still running had finished
     expect(count(result.events, 'MapIterationStarted')).toBe(2);
     expect(result.events.find((e) => e.type === 'MapIterationAborted')).toMatchObject({
       mapIterationIndex: 0,
     });
     expect(result.events.at(-1)?.type).toBe('ExecutionFailed');
-  });
+    release();
+    await result.handlersSettled;
+    expect(finished).toEqual([1]); // it ran to its end, as a Lambda does, its result discarded
+    expect(result.events.at(-1)?.type).toBe('ExecutionFailed');
+  }, 20_000); // a runner that waits for the blocked sibling never returns: the test times out
 
   it('retries a named transient error, without waiting when asked', async () => {
     let calls = 0;
