@@ -4,6 +4,7 @@ import {
   ExecutionTimeoutError,
   StateMachine,
 } from 'aws-local-stepfunctions';
+import { assertNoDataLimitHandlers, checkPayload, PAYLOAD_LIMIT_BYTES, payloadBytes } from './asl-limits.ts';
 import { History, type HistoryEvent, type StateInfo } from './execution-history.ts';
 
 /**
@@ -86,6 +87,7 @@ function describeStates(definition: object): Map<string, StateInfo> {
   const visit = (machine: Machine, parent?: string) => {
     for (const [name, state] of Object.entries(machine.States ?? {})) {
       if (states.has(name)) throw new Error(`state name "${name}" is used twice in the definition`);
+      assertNoDataLimitHandlers(name, state);
       const retries = Array.isArray(state.Retry) && state.Retry.length > 0;
       states.set(name, { type: state.Type, parent, timeoutSeconds: state.TimeoutSeconds, retries });
       const branches = Array.isArray(state.Branches) ? state.Branches : [];
@@ -151,9 +153,22 @@ function taskError(error: unknown): Error {
   return plain;
 }
 
+/** StartExecution's own check: an input over the quota never becomes an execution. */
+function assertExecutionInputSize(input: unknown): void {
+  const bytes = payloadBytes(input);
+  if (bytes > PAYLOAD_LIMIT_BYTES) {
+    const error = new Error(
+      `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${PAYLOAD_LIMIT_BYTES} (it has ${bytes} bytes)`,
+    );
+    error.name = 'ValidationException';
+    throw error;
+  }
+}
+
 const validatedDefinitions = new Set<string>();
 
 export async function runStateMachine(options: RunOptions): Promise<LocalExecutionResult> {
+  assertExecutionInputSize(options.input);
   const definition = substitutePlaceholders(options.definition);
   const states = describeStates(definition);
   const missing = [...states].filter(([name, info]) => info.type === 'Task' && !options.handlers[name]);
@@ -171,16 +186,21 @@ export async function runStateMachine(options: RunOptions): Promise<LocalExecuti
   const inFlight = new Set<Promise<unknown>>();
   const local = (name: string, handler: TaskHandler) => async (input: unknown) => {
     if (closed) throw new Error(`execution already ended: ${name} not run`);
+    checkPayload(input, name, 'input'); // what Step Functions would send to the Lambda
     // JSON in and out, as through Lambda: a handler cannot alias the state's data, Dates become strings.
     const call = Promise.resolve().then(() => handler(JSON.parse(JSON.stringify(input ?? null))));
     inFlight.add(call);
+    let result: unknown;
     try {
-      return JSON.parse(JSON.stringify((await call) ?? null) ?? 'null');
+      result = await call;
     } catch (error) {
       throw taskError(error);
     } finally {
       inFlight.delete(call);
     }
+    const output: unknown = JSON.parse(JSON.stringify(result ?? null) ?? 'null');
+    checkPayload(output, name, 'result');
+    return output;
   };
   const localHandlers = Object.fromEntries(
     Object.entries(options.handlers).map(([name, handler]) => [name, local(name, handler)]),
