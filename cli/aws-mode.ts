@@ -8,8 +8,10 @@ import {
   type HistoryEvent as SfnHistoryEvent,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { causeMessage } from '../lambdas/core/errors.ts';
 import type { HistoryEvent } from '../local/asl-runner.ts';
 import type { ExecutionStatus } from '../local/console/execution-source.ts';
+import { IterationTracker } from '../local/history-event.ts';
 import { UsageError } from './output.ts';
 
 /**
@@ -241,7 +243,10 @@ function toExecution(described: DescribeExecutionCommandOutput, events: AwsHisto
     input: parseJson(described.input),
     ...(described.output !== undefined && { output: parseJson(described.output) }),
     ...(failed && {
-      error: { name: described.error ?? status, message: described.cause ?? described.error ?? status },
+      error: {
+        name: described.error ?? status,
+        message: described.cause ? causeMessage(described.cause) : (described.error ?? status),
+      },
     }),
     events,
   };
@@ -256,38 +261,47 @@ interface EventDetails {
   index?: number;
 }
 
-/** The local shape plus the link AWS gives between events (pairs an Exited with its Entered exactly). */
-export type AwsHistoryEvent = HistoryEvent & { previousEventId?: number };
+/** AWS events in the local shape: the two sources are rendered alike (local/history-event.ts). */
+export type AwsHistoryEvent = HistoryEvent;
 
 /**
  * SDK history events → the local HistoryEvent shape. Task and Lambda events carry no state name:
- * they inherit it from the event they follow (previousEventId), as the console shows them. AWS
- * gives an iteration index only on MapIteration* events, so only those have mapIterationIndex.
+ * they inherit it from the event they follow (previousEventId), as the console shows them; the
+ * Map iteration of each event is found the same way (AWS puts an index on MapIteration* only).
  */
 export class HistoryConverter {
   private readonly stateNames = new Map<number, string>();
+  private readonly iterations = new IterationTracker();
+  private readonly mapStarts = new Set<number>();
 
   convert(raw: SfnHistoryEvent): AwsHistoryEvent {
     const details = (Object.entries(raw).find(([key, value]) => key.endsWith('EventDetails') && value)?.[1] ??
       {}) as EventDetails;
     const id = raw.id ?? 0;
     const type = raw.type ?? 'Unknown';
+    const previousEventId = raw.previousEventId ?? 0;
+    // A Map's end follows the last event of one of its iterations (a Map without items: its start):
+    // the event is the Map's, not that iteration's state's.
+    const mapEnd = /^MapState(Succeeded|Failed|Aborted)$/.test(type) && !this.mapStarts.has(previousEventId);
     const inherited = type.startsWith('Execution')
       ? undefined
-      : this.stateNames.get(raw.previousEventId ?? 0);
+      : mapEnd
+        ? (this.iterations.mapOf(previousEventId) ?? this.stateNames.get(previousEventId))
+        : this.stateNames.get(previousEventId);
+    if (type === 'MapStateStarted') this.mapStarts.add(id);
     const stateName = details.name ?? inherited;
     if (stateName !== undefined) this.stateNames.set(id, stateName);
-    return {
+    return this.iterations.place({
       id,
       type,
       timestamp: (raw.timestamp ?? new Date(0)).toISOString(),
-      ...(raw.previousEventId && { previousEventId: raw.previousEventId }),
+      previousEventId,
       ...(stateName !== undefined && { stateName }),
       ...(details.input !== undefined && { input: parseJson(details.input) }),
       ...(details.output !== undefined && { output: parseJson(details.output) }),
       ...(details.error !== undefined && { error: details.error }),
       ...(details.cause !== undefined && { cause: details.cause }),
       ...(details.index !== undefined && { mapIterationIndex: details.index }),
-    };
+    });
   }
 }

@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { causeMessage } from '../lambdas/core/errors.ts';
 import { progress as coreProgress } from '../lambdas/core/observability/observability.ts';
 import type { HistoryEvent } from '../local/asl-runner.ts';
 
@@ -16,6 +17,7 @@ interface CollectionProgress {
 
 export class RunProgress {
   private readonly collections = new Map<string, CollectionProgress>();
+  private readonly collectionOf = new Map<number, string>();
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private readonly multibar?: cliProgress.MultiBar;
   private readonly onPhase = ({ collection, phase }: { collection: string; phase: string }) =>
@@ -45,7 +47,13 @@ export class RunProgress {
   handle(event: HistoryEvent): void {
     const input = (event.input ?? {}) as Record<string, unknown>;
     const output = (event.output ?? {}) as Record<string, unknown>;
-    if (event.stateName === 'SplitIntoChunks' && event.type === 'TaskStateExited') {
+    // Chunk and merge results name no collection: it comes down the previousEventId chain from the
+    // iteration's input, in a local history as in one read from AWS.
+    const named = [input.collection, output.collection].find((value) => typeof value === 'string');
+    const collection = (named as string | undefined) ?? this.collectionOf.get(event.previousEventId);
+    if (collection !== undefined) this.collectionOf.set(event.id, collection);
+    const exited = event.type === 'TaskStateExited';
+    if (event.stateName === 'SplitIntoChunks' && exited) {
       const name = String(output.collection);
       this.collections.set(name, {
         chunks: Number(output.chunkCount),
@@ -55,26 +63,25 @@ export class RunProgress {
       });
       this.message(`${name}: ${output.deltas} deltas in ${output.chunkCount} chunks of ${output.chunkSize}`);
       this.render(name);
-    } else if (event.stateName === 'ProcessChunk' && event.type === 'TaskStateExited') {
-      const name = collectionOfSegment(output.segmentKey);
-      const state = name ? this.collections.get(name) : undefined;
-      if (name && state) this.update(name, { chunksDone: state.chunksDone + 1 });
-    } else if (event.stateName === 'MergeGroup' && event.type === 'TaskStateExited') {
-      const name = collectionOfSegment(output.segmentKey);
-      const state = name ? this.collections.get(name) : undefined;
-      if (name && state) this.update(name, { merges: state.merges + 1, phase: `merges ${state.merges + 1}` });
+    } else if (event.stateName === 'ProcessChunk' && exited && collection) {
+      const state = this.collections.get(collection);
+      if (state) this.update(collection, { chunksDone: state.chunksDone + 1 });
+    } else if (event.stateName === 'MergeGroup' && exited && collection) {
+      const state = this.collections.get(collection);
+      if (state) this.update(collection, { merges: state.merges + 1, phase: `merges ${state.merges + 1}` });
     } else if (event.stateName === 'FinalMerge' && event.type === 'TaskStateEntered') {
       this.update(String(input.collection), { phase: 'final merge' });
-    } else if (event.stateName === 'FinalMerge' && event.type === 'TaskStateExited') {
+    } else if (event.stateName === 'FinalMerge' && exited) {
       const summary = output.summary as Record<string, unknown> | undefined;
       const name = String(output.collection);
       this.update(name, { phase: `published v${summary?.snapshotVersion}` });
       this.message(
         `${name}: published version ${summary?.snapshotVersion} (${summary?.recordCount} records, lock held ${summary?.lockHoldMs} ms)`,
       );
-    } else if (event.type === 'ExecutionFailed' || event.type === 'TaskFailed') {
-      if (event.error)
-        this.message(`${event.stateName ?? 'execution'} failed: ${event.error}: ${event.cause ?? ''}`);
+    } else if (/^(Execution|LambdaFunction|Task)(Failed|TimedOut)$/.test(event.type) && event.error) {
+      this.message(
+        `${event.stateName ?? 'execution'} failed: ${event.error}: ${causeMessage(event.cause ?? '')}`,
+      );
     }
   }
 
@@ -105,8 +112,4 @@ export class RunProgress {
     coreProgress.off('publish-phase', this.onPhase);
     this.multibar?.stop();
   }
-}
-
-function collectionOfSegment(key: unknown): string | undefined {
-  return typeof key === 'string' ? /^runs\/[^/]+\/([^/]+)\/segments\//.exec(key)?.[1] : undefined;
 }

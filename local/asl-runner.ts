@@ -4,8 +4,10 @@ import {
   ExecutionTimeoutError,
   StateMachine,
 } from 'aws-local-stepfunctions';
+import { causeMessage } from '../lambdas/core/errors.ts';
 import { assertNoDataLimitHandlers, checkPayload, PAYLOAD_LIMIT_BYTES, payloadBytes } from './asl-limits.ts';
-import { History, type HistoryEvent, type StateInfo } from './execution-history.ts';
+import { currentThread, dispatchInThread } from './asl-threads.ts';
+import { type HandlerEvent, History, type HistoryEvent, type StateInfo } from './execution-history.ts';
 
 /**
  * Runs an ASL definition locally with aws-local-stepfunctions, each Task state served by an
@@ -89,7 +91,8 @@ function describeStates(definition: object): Map<string, StateInfo> {
       if (states.has(name)) throw new Error(`state name "${name}" is used twice in the definition`);
       assertNoDataLimitHandlers(name, state);
       const retries = Array.isArray(state.Retry) && state.Retry.length > 0;
-      states.set(name, { type: state.Type, parent, timeoutSeconds: state.TimeoutSeconds, retries });
+      const lambda = state.Type === 'Task' && LAMBDA_ARN.test(String(state.Resource ?? ''));
+      states.set(name, { type: state.Type, parent, timeoutSeconds: state.TimeoutSeconds, retries, lambda });
       const branches = Array.isArray(state.Branches) ? state.Branches : [];
       for (const child of [state.Iterator, state.ItemProcessor, ...branches])
         if (child) visit(child as Machine, name);
@@ -145,13 +148,20 @@ export function substitutePlaceholders(
   return result;
 }
 
-/** Plain errors with the name kept: Retry/Catch match `name`, Cause is `message`, as Lambda reports. */
+/**
+ * A handler's error as Lambda hands it to Step Functions: the name is the Error (what Retry and
+ * Catch match), the Cause is the Node runtime's JSON of it (the library's Cause is `message`).
+ */
 function taskError(error: unknown): Error {
-  const plain = new Error(error instanceof Error ? error.message : String(error));
-  plain.name = error instanceof Error ? error.name : 'Error';
-  if (error instanceof Error) plain.stack = error.stack;
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  const trace = error instanceof Error ? (error.stack ?? '').split('\n') : [];
+  const plain = new Error(JSON.stringify({ errorType: name, errorMessage: message, trace }));
+  plain.name = name;
   return plain;
 }
+
+const LAMBDA_ARN = /^arn:aws[a-z-]*:lambda:[^:]*:[^:]*:function:/;
 
 /** StartExecution's own check: an input over the quota never becomes an execution. */
 function assertExecutionInputSize(input: unknown): void {
@@ -187,6 +197,9 @@ export async function runStateMachine(options: RunOptions): Promise<LocalExecuti
   const local = (name: string, handler: TaskHandler) => async (input: unknown) => {
     if (closed) throw new Error(`execution already ended: ${name} not run`);
     checkPayload(input, name, 'input'); // what Step Functions would send to the Lambda
+    const thread = currentThread();
+    const stamp = { timestamp: Date.now(), state: { name } };
+    dispatchInThread(thread, { type: 'HandlerScheduled', ...stamp, input } satisfies HandlerEvent);
     // JSON in and out, as through Lambda: a handler cannot alias the state's data, Dates become strings.
     const call = Promise.resolve().then(() => handler(JSON.parse(JSON.stringify(input ?? null))));
     inFlight.add(call);
@@ -200,6 +213,8 @@ export async function runStateMachine(options: RunOptions): Promise<LocalExecuti
     }
     const output: unknown = JSON.parse(JSON.stringify(result ?? null) ?? 'null');
     checkPayload(output, name, 'result');
+    const succeeded = { type: 'HandlerSucceeded', timestamp: Date.now(), state: { name }, output } as const;
+    dispatchInThread(thread, succeeded satisfies HandlerEvent);
     return output;
   };
   const localHandlers = Object.fromEntries(
@@ -235,7 +250,7 @@ export async function runStateMachine(options: RunOptions): Promise<LocalExecuti
     };
     const { name, message } =
       timedOut || (inner instanceof Error ? inner : { name: 'Error', message: String(inner) });
-    outcome = { status: 'FAILED', error: { name, message } };
+    outcome = { status: 'FAILED', error: { name, message: causeMessage(message) } };
   }
   const stopDate = new Date().toISOString();
   closed = true;
@@ -245,5 +260,7 @@ export async function runStateMachine(options: RunOptions): Promise<LocalExecuti
   // As in Step Functions, the execution ends without waiting for handlers still running (siblings
   // of a failed Map iteration, timed-out tasks): a Lambda is not stopped when its execution ends.
   const stragglers = Promise.allSettled([...inFlight]).then(() => undefined);
-  return { ...outcome, events: history.events, startDate, stopDate, handlersSettled: stragglers };
+  // The execution's start is its ExecutionStarted event, as DescribeExecution's startDate is.
+  const started = history.startDate ?? startDate;
+  return { ...outcome, events: history.events, startDate: started, stopDate, handlersSettled: stragglers };
 }

@@ -80,6 +80,8 @@ export class ExecutionStore {
     for (const event of result.events) if (event.id > lastId) this.appendEvent(id, event);
     await this.writeMeta({
       ...meta,
+      // The execution started at its ExecutionStarted event, not when its record was created.
+      ...(result.startDate && { startDate: result.startDate }),
       status: result.status,
       stopDate: result.stopDate,
       ...(result.output !== undefined && { output: result.output }),

@@ -42,3 +42,18 @@ export function describeError(error: unknown): { name: string; message: string }
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { name: 'Error', message: String(error) };
 }
+
+/**
+ * The message inside a Step Functions error Cause: for a Lambda error the Cause is the runtime's
+ * JSON (`{"errorType","errorMessage","trace"}`); any other Cause is already a message.
+ */
+export function causeMessage(cause: string): string {
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown; message?: unknown } | null;
+    if (typeof parsed?.errorMessage === 'string') return parsed.errorMessage;
+    if (typeof parsed?.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: the cause is the message
+  }
+  return cause;
+}

@@ -1,3 +1,4 @@
+import { causeMessage } from '../../lambdas/core/errors.ts';
 import type { HistoryEvent } from '../asl-runner.ts';
 import type { ExecutionDetail, ExecutionSummary } from './execution-source.ts';
 
@@ -100,8 +101,8 @@ export function toListItem(summary: ExecutionSummary): ExecutionListItem {
 const STATE_FAILURE = /^(?!MapIteration|ParallelBranch|Execution).*(Failed|TimedOut)$/;
 
 /**
- * AWS records no retry event: a retry is a new LambdaFunctionScheduled (or TaskScheduled) whose
- * previousEventId is the failure it retries. The local runner says TaskRetried (or MapStateRetried...).
+ * Step Functions records no retry event: a retry is a new LambdaFunctionScheduled (or
+ * TaskScheduled) whose previousEventId is the failure it retries; the local history is the same.
  */
 function isRetrySchedule(event: HistoryEvent, failureIds: Set<number>): boolean {
   const previous = (event as { previousEventId?: number }).previousEventId;
@@ -139,7 +140,8 @@ function countStateEvents(events: HistoryEvent[]): Map<string, Counters> {
       c.failed++;
       failureIds.add(event.id);
       c.lastLeftAt = event.timestamp;
-      c.lastError = { error: event.error, cause: event.cause };
+      // A Lambda's Cause is the runtime's JSON of the error; the panel shows its message.
+      c.lastError = { error: event.error, cause: event.cause && causeMessage(event.cause) };
     } else if (event.type.endsWith('Retried') || isRetrySchedule(event, failureIds)) c.retried++;
     else if (event.type === 'StateCaught') c.caught++;
   }

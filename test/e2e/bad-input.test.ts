@@ -73,7 +73,7 @@ describe.each([
     expect(
       history.json.events.some(
         (e: { type: string; stateName?: string }) =>
-          e.type === 'TaskFailed' && e.stateName === 'ProcessChunk',
+          e.type === 'LambdaFunctionFailed' && e.stateName === 'ProcessChunk',
       ),
     ).toBe(true);
   });

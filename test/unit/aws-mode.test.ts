@@ -234,6 +234,7 @@ describe('getAwsExecution', () => {
     const [started, , iteration, entered, , failed, succeeded, done] = execution.events;
     expect(started).toEqual({
       id: 1,
+      previousEventId: 0,
       type: 'ExecutionStarted',
       timestamp: at(0).toISOString(),
       input: { runId: 'r' },

@@ -112,7 +112,7 @@ describe('local runner', () => {
       name: 'BadInputError',
       message: 'words/0001.jsonl line 3: malformed JSON',
     });
-    expect(result.events.map((event) => event.type)).toContain('TaskFailed');
+    expect(result.events.map((event) => event.type)).toContain('LambdaFunctionFailed');
     expect(result.events.at(-1)?.type).toBe('ExecutionFailed');
   });
 
@@ -132,7 +132,7 @@ describe('local runner', () => {
       zeroRetryWaits: true,
     });
     expect(result).toMatchObject({ status: 'SUCCEEDED', output: { done: 3 } });
-    expect(result.events.filter((event) => event.type === 'TaskRetried')).toHaveLength(2);
+    expect(result.events.filter((event) => event.type === 'LambdaFunctionScheduled')).toHaveLength(3);
     expect(result.events.map((event) => event.id)).toEqual(result.events.map((_, index) => index + 1));
   });
 
