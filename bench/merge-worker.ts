@@ -16,7 +16,7 @@ import type { RecordOp } from '../lambdas/core/records/records.ts';
 import { mergeSortedStreams, openSegment } from '../lambdas/core/records/segments.ts';
 import { runtime } from '../lambdas/core/runtime.ts';
 import { type ChunkManifest, processChunk, splitIntoChunks } from '../lambdas/core/workflow/chunking.ts';
-import { groupSegments, mergeGroup } from '../lambdas/core/workflow/merging.ts';
+import { currentSegmentKeys, groupSegments, mergeGroup } from '../lambdas/core/workflow/merging.ts';
 import { peakRssMb } from './harness.ts';
 
 const [variant, collection, deltaPrefix, runId] = process.argv.slice(2) as [string, string, string, string];
@@ -45,13 +45,22 @@ async function viaSegments(): Promise<number> {
   while ((state.groupCount ?? 0) > 1) {
     const merged = await Promise.all(
       (state.groups ?? []).map((group, groupIndex) =>
-        limit(() => mergeGroup(rt, { runId, collection, level: state.level, groupIndex, segments: group })),
+        limit(() =>
+          mergeGroup(rt, {
+            runId,
+            collection,
+            level: state.level,
+            groupIndex,
+            groupSize: rt.config.groupSize,
+            segments: group,
+          }),
+        ),
       ),
     );
     state = groupSegments({ ...state, segments: merged }, rt.config.groupSize);
   }
   const opened = await Promise.all(
-    (state.segments ?? []).map(async (s) => openSegment(await rt.objects.getStream(s.segmentKey))),
+    currentSegmentKeys(state).map(async (key) => openSegment(await rt.objects.getStream(key))),
   );
   let records = 0;
   for await (const _ of mergeSortedStreams(opened.map((segment) => segment.rows))) records++;

@@ -1,13 +1,22 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { BadInputError, LockBusyError } from '../../lambdas/core/errors.ts';
+import { chunkPlan } from '../../lambdas/core/workflow/chunking.ts';
+import { collectionSummary, groupSegments } from '../../lambdas/core/workflow/merging.ts';
+import { parseRunInput } from '../../lambdas/core/workflow/run-input.ts';
+import type {
+  CollectionState,
+  MergeTask,
+  SegmentCounts,
+} from '../../lambdas/core/workflow/workflow-state.ts';
+import { payloadBytes } from '../../local/asl-limits.ts';
 import {
   findTaskStates,
   runStateMachine,
   stateTypes,
   substitutePlaceholders,
 } from '../../local/asl-runner.ts';
-import { LOCAL_TASK_HANDLERS, loadDefinition } from '../../local/workflow.ts';
+import { deployedDefinition, LOCAL_TASK_HANDLERS, loadDefinition } from '../../local/workflow.ts';
 
 const require = createRequire(import.meta.url);
 const validate = require('asl-validator') as (definition: unknown) => {
@@ -141,4 +150,62 @@ describe('local runner', () => {
       runStateMachine({ definition: toy, handlers: {}, input: {}, executionId: 'toy-none' }),
     ).rejects.toThrow('no local handler for Task state(s) Work');
   });
+});
+
+describe('the workflow at 20,000 deltas within the 256 KB state limit', () => {
+  // The run's control flow for real (the ASL, the runner enforcing the limit, grouping): the data
+  // plane answers with the shapes its handlers return, without touching storage, so the fan-out of
+  // a 20,000-delta run costs seconds. test/integration/workflow-limits.test.ts runs it for real.
+  // One record per delta, 15 deltas per chunk: what ProcessChunk reports of its chunk.
+  const chunk = ({ chunkIndex }: { chunkIndex: number }): SegmentCounts => {
+    const records = Math.min(15, 20_000 - chunkIndex * 15);
+    return { records, inputRecords: records };
+  };
+  const handlers = {
+    ReadRunManifest: async (input: unknown) => parseRunInput(input),
+    SplitIntoChunks: async (input: any) => chunkPlan(input.runId, input.collection.name, 20_000, 15),
+    ProcessChunk: async (task: any) => chunk(task),
+    GroupSegments: async (state: unknown) => groupSegments(state as CollectionState, 20),
+    MergeGroup: async (task: unknown) => {
+      const inputRecords = (task as MergeTask).segments.reduce((sum, s) => sum + s.inputRecords, 0);
+      return { records: inputRecords, inputRecords };
+    },
+    FinalMerge: async (state: unknown) =>
+      collectionSummary(state as CollectionState, 20, {
+        status: 'published',
+        previousVersion: 0,
+        snapshotVersion: 1,
+        recordCount: 20_000,
+        lockHoldMs: 1,
+        lockAcquireMs: 1,
+        casRetries: 0,
+        publishMs: 1,
+      }),
+    Cleanup: async () => ({ deletedObjects: 0 }),
+    RecordFailure: async (input: any) => ({ error: input.failure?.Error, cause: input.failure?.Cause }),
+  };
+
+  it('passes every state of a 1,334-chunk collection (two collections side by side) under the limit', async () => {
+    const collections = ['words', 'lines'].map((name) => ({ name, deltaPrefix: `input/big/${name}/` }));
+    const result = await runStateMachine({
+      definition: deployedDefinition({ mapMaxConcurrency: 40 }),
+      handlers,
+      input: { runId: 'big', collections },
+      executionId: 'big',
+    });
+    expect(result.status, JSON.stringify(result.error)).toBe('SUCCEEDED');
+    const summaries = (result.output as { collections: Record<string, unknown>[] }).collections;
+    for (const summary of summaries) {
+      expect(summary).toMatchObject({
+        deltas: 20_000,
+        records: 20_000,
+        chunks: 1334,
+        intermediateMerges: 67 + 4,
+      });
+    }
+    const largest = Math.max(
+      ...result.events.flatMap((e) => [payloadBytes(e.input), payloadBytes(e.output)]),
+    );
+    expect(largest).toBeLessThan(262_144);
+  }, 120_000);
 });

@@ -2,15 +2,16 @@ import { z } from 'zod';
 import { BadInputError } from '../errors.ts';
 
 /**
- * The shapes that travel between states of one collection's iteration. They carry keys and
- * counts only (Step Functions caps payloads at 256 KB): never vectors.
+ * The shapes that travel between states of one collection's iteration. They carry counts and
+ * indexes only, never keys or vectors: Step Functions caps every state's input and output at
+ * 256 KB, and a Map's output holds one result per chunk. A segment's key follows from where it
+ * sits (run, collection, merge level, index: run-layout.ts), so the results name none.
  */
-export const segmentRef = z.object({
-  segmentKey: z.string(),
+export const segmentCounts = z.object({
   records: z.number().int().nonnegative(),
   inputRecords: z.number().int().nonnegative(),
 });
-export type SegmentRef = z.infer<typeof segmentRef>;
+export type SegmentCounts = z.infer<typeof segmentCounts>;
 
 export const collectionState = z.object({
   runId: z.string(),
@@ -20,11 +21,15 @@ export const collectionState = z.object({
   chunkSize: z.number().int().positive(),
   chunkCount: z.number().int().positive(),
   chunks: z.array(z.number().int()),
+  /** The merge level of `segments` (or of the level `groups` merge into). */
   level: z.number().int().nonnegative(),
   intermediateMerges: z.number().int().nonnegative(),
-  segments: z.array(segmentRef).optional(),
-  groups: z.array(z.array(segmentRef)).optional(),
+  /** The segments of `level`, index i at segmentKey(run, collection, level, i). */
+  segments: z.array(segmentCounts).optional(),
+  /** The segments of the level below, in groups of `groupSize`: each group merges into one. */
+  groups: z.array(z.array(segmentCounts)).optional(),
   groupCount: z.number().int().optional(),
+  groupSize: z.number().int().positive().optional(),
 });
 export type CollectionState = z.infer<typeof collectionState>;
 
@@ -39,9 +44,11 @@ export type ChunkTask = z.infer<typeof chunkTask>;
 export const mergeTask = z.object({
   runId: z.string(),
   collection: z.string(),
+  /** The level the merged segment is written at; its sources are at level - 1. */
   level: z.number().int().positive(),
   groupIndex: z.number().int().nonnegative(),
-  segments: z.array(segmentRef).min(1),
+  groupSize: z.number().int().positive(),
+  segments: z.array(segmentCounts).min(1),
 });
 export type MergeTask = z.infer<typeof mergeTask>;
 
