@@ -35,7 +35,7 @@ export async function runAws(options: AwsRunOptions): Promise<{ summary: RunSumm
       runId,
       status: succeeded ? 'SUCCEEDED' : 'FAILED',
       ...(execution.error && { error: execution.error }),
-      collections: collectSummaries(execution.output),
+      collections: collectSummaries(execution.output, execution.events),
       wallMs: Math.round(performance.now() - started),
     };
     return { summary, exitCode: succeeded ? EXIT_OK : EXIT_RUN_FAILED };

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../lambdas/core/config/config.ts';
 import { inputPrefix, isValidRunId } from '../lambdas/core/workflow/run-layout.ts';
-import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
+import type { CollectionOutcome } from '../lambdas/core/workflow/workflow-state.ts';
+import type { HistoryEvent } from '../local/asl-runner.ts';
 import { writeDemoInput } from '../local/demo-data.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { ExecutionStore } from '../local/execution-store.ts';
@@ -29,9 +30,11 @@ export interface RunSummary {
   runId: string;
   status: 'SUCCEEDED' | 'FAILED';
   error?: { name: string; message: string };
-  collections: Record<string, Omit<CollectionSummary, 'collection'>>;
+  collections: Record<string, DistributiveOmit<CollectionOutcome, 'collection'>>;
   wallMs: number;
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export function newRunId(prefix = 'run'): string {
   const stamp = new Date()
@@ -111,7 +114,7 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       runId,
       status: result.status,
       ...(result.error && { error: result.error }),
-      collections: collectSummaries(result.output),
+      collections: collectSummaries(result.output, result.events),
       wallMs: Math.round(performance.now() - started),
     };
     return { summary, exitCode: result.status === 'SUCCEEDED' ? EXIT_OK : EXIT_RUN_FAILED };
@@ -121,11 +124,37 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
   }
 }
 
-export function collectSummaries(output: unknown): RunSummary['collections'] {
+/**
+ * Each collection's outcome: the output of a succeeded run, else what Summarize reported before the
+ * run failed (which collections published and which did not). A run that failed before publishing
+ * has none.
+ */
+export function collectSummaries(output: unknown, events: HistoryEvent[] = []): RunSummary['collections'] {
+  const summarized = events.findLast((e) => e.stateName === 'Summarize' && e.type === 'TaskStateExited');
+  const source = (output as { collections?: unknown } | undefined)?.collections ? output : summarized?.output;
+  const list = (source as { collections?: CollectionOutcome[] } | undefined)?.collections ?? [];
   const collections: RunSummary['collections'] = {};
-  const list = (output as { collections?: CollectionSummary[] } | undefined)?.collections ?? [];
-  for (const { collection, ...summary } of list) collections[collection] = summary;
+  for (const { collection, ...outcome } of list) collections[collection] = outcome;
   return collections;
+}
+
+function collectionLine(name: string, c: RunSummary['collections'][string]): string {
+  const counts = `${c.deltas} deltas, ${c.chunks} chunks of ${c.chunkSize}, ${c.intermediateMerges} intermediate merges`;
+  if (c.status === 'failed')
+    return `  ${name}: NOT PUBLISHED: ${c.error.name}: ${c.error.message} (${counts})`;
+  if (!('lockHoldMs' in c)) {
+    return `  ${name}: published v${c.snapshotVersion} (${c.recordCount} records), then ${c.error.name}: ${c.error.message}`;
+  }
+  const shortCircuit = c.shortCircuit ? ' (short circuit)' : '';
+  const version =
+    c.status === 'already-applied'
+      ? `already applied: v${c.snapshotVersion}`
+      : `v${c.previousVersion} -> v${c.snapshotVersion}`;
+  return (
+    `  ${name}: ${c.deltas} deltas, ${c.records} records, ${c.chunks} chunks of ${c.chunkSize}, ` +
+    `${c.intermediateMerges} intermediate merges${shortCircuit}; ${version}, ${c.recordCount} records; ` +
+    `lock held ${c.lockHoldMs} ms (acquire ${c.lockAcquireMs} ms), ${c.casRetries} CAS retries`
+  );
 }
 
 export function renderRunSummary(summary: RunSummary): string {
@@ -133,13 +162,7 @@ export function renderRunSummary(summary: RunSummary): string {
     `execution ${summary.executionId}: ${summary.status} in ${(summary.wallMs / 1000).toFixed(1)} s`,
   ];
   if (summary.error) lines.push(`  ${summary.error.name}: ${summary.error.message}`);
-  for (const [name, c] of Object.entries(summary.collections)) {
-    lines.push(
-      `  ${name}: ${c.deltas} deltas, ${c.records} records, ${c.chunks} chunks of ${c.chunkSize}, ` +
-        `${c.intermediateMerges} intermediate merges${c.shortCircuit ? ' (short circuit)' : ''}; ` +
-        `v${c.previousVersion} -> v${c.snapshotVersion}, ${c.recordCount} records; ` +
-        `lock held ${c.lockHoldMs} ms (acquire ${c.lockAcquireMs} ms), ${c.casRetries} CAS retries`,
-    );
-  }
+  for (const [name, outcome] of Object.entries(summary.collections))
+    lines.push(collectionLine(name, outcome));
   return lines.join('\n');
 }

@@ -122,6 +122,16 @@ export const FUNCTION_SPECS = [
     access: { ...CLEANER_ACCESS, table: ['GetItem'] },
   },
   {
+    id: 'Summarize',
+    handlerFile: 'summarize.ts',
+    placeholder: 'SummarizeArn',
+    description: 'Reports which collections published and which did not; fails an incomplete run',
+    memoryMb: 256,
+    timeoutSeconds: 60,
+    // GetItem: a publish that failed after its swap is published, and the pointer says so.
+    access: { table: ['GetItem'] },
+  },
+  {
     id: 'RecordFailure',
     handlerFile: 'record-failure.ts',
     placeholder: 'RecordFailureArn',

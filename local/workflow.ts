@@ -9,6 +9,7 @@ import { handler as processChunk } from '../lambdas/handlers/process-chunk.ts';
 import { handler as readRunManifest } from '../lambdas/handlers/read-run-manifest.ts';
 import { handler as recordFailure } from '../lambdas/handlers/record-failure.ts';
 import { handler as splitIntoChunks } from '../lambdas/handlers/split-into-chunks.ts';
+import { handler as summarize } from '../lambdas/handlers/summarize.ts';
 import { type AslDocument, withMapConcurrency } from '../lib/asl.ts';
 import {
   type HistoryEvent,
@@ -31,6 +32,7 @@ export const LOCAL_TASK_HANDLERS: Record<string, TaskHandler> = {
   MergeGroup: mergeGroup,
   FinalMerge: finalMerge,
   Cleanup: cleanup,
+  Summarize: summarize,
   RecordFailure: recordFailure,
 };
 

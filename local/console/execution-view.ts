@@ -30,6 +30,9 @@ export interface MapIterations {
 /** One collection's line of the run summary (CollectionSummary of the workflow output). */
 export interface CollectionOutcome {
   collection: string;
+  status?: 'published' | 'already-applied' | 'failed';
+  /** A failed publish's error (or one reported after the publish landed). */
+  error?: { name: string; message: string };
   deltas?: number;
   records?: number;
   chunks?: number;
@@ -212,13 +215,21 @@ const OUTCOME_FIELDS = [
   'lockAcquireMs',
   'casRetries',
   'alreadyApplied',
+  'status',
+  'error',
 ] as const;
 
 function asOutcome(value: unknown): CollectionOutcome | undefined {
   const candidate = value as Record<string, unknown> | null | undefined;
-  if (typeof candidate?.collection !== 'string' || !('snapshotVersion' in candidate)) return undefined;
+  if (typeof candidate?.collection !== 'string') return undefined;
+  if (!('snapshotVersion' in candidate) && candidate.status !== 'failed') return undefined;
   const outcome: Record<string, unknown> = { collection: candidate.collection };
   for (const field of OUTCOME_FIELDS) if (field in candidate) outcome[field] = candidate[field];
+  // PublishFailed's own output has Step Functions' Error and Cause, not yet Summarize's error.
+  if (typeof candidate.error === 'string') {
+    const cause = typeof candidate.cause === 'string' ? causeMessage(candidate.cause) : candidate.error;
+    outcome.error = { name: candidate.error, message: cause };
+  }
   return outcome as unknown as CollectionOutcome;
 }
 
@@ -228,15 +239,20 @@ function asOutcome(value: unknown): CollectionOutcome | undefined {
  */
 function summarize(output: unknown, events: HistoryEvent[]): CollectionOutcome[] {
   const byCollection = new Map<string, CollectionOutcome>();
+  const add = (entries: unknown) => {
+    for (const entry of Array.isArray(entries) ? entries : []) {
+      const outcome = asOutcome(entry);
+      if (outcome) byCollection.set(outcome.collection, outcome);
+    }
+  };
   for (const event of events) {
-    const outcome = event.type.endsWith('StateExited') ? asOutcome(event.output) : undefined;
-    if (outcome) byCollection.set(outcome.collection, outcome);
+    if (!event.type.endsWith('StateExited')) continue;
+    // A collection's publish iteration ends with its outcome; Summarize lists them all (with a
+    // failed publish's readable error), also when the run then fails.
+    add([event.output]);
+    if (event.stateName === 'Summarize') add((event.output as { collections?: unknown } | null)?.collections);
   }
-  const final = (output as { collections?: unknown } | null | undefined)?.collections;
-  for (const entry of Array.isArray(final) ? final : []) {
-    const outcome = asOutcome(entry);
-    if (outcome) byCollection.set(outcome.collection, outcome);
-  }
+  add((output as { collections?: unknown } | null | undefined)?.collections);
   return [...byCollection.values()].sort((a, b) => a.collection.localeCompare(b.collection));
 }
 

@@ -1,9 +1,11 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { BadInputError, LockBusyError } from '../../lambdas/core/errors.ts';
+import { emptyPointer } from '../../lambdas/core/protocol/pointer.ts';
 import { chunkPlan } from '../../lambdas/core/workflow/chunking.ts';
 import { collectionSummary, groupSegments } from '../../lambdas/core/workflow/merging.ts';
 import { parseRunInput } from '../../lambdas/core/workflow/run-input.ts';
+import { summarizeRun } from '../../lambdas/core/workflow/run-summary.ts';
 import type {
   CollectionState,
   MergeTask,
@@ -15,6 +17,7 @@ import {
   runStateMachine,
   stateTypes,
   substitutePlaceholders,
+  type TaskHandler,
 } from '../../local/asl-runner.ts';
 import { deployedDefinition, LOCAL_TASK_HANDLERS, loadDefinition } from '../../local/workflow.ts';
 
@@ -57,6 +60,9 @@ describe('statemachines/embedding-merge.asl.json', () => {
       ['MergeGroup', 'Task'],
       ['FinalMerge', 'Task'],
       ['Cleanup', 'Task'],
+      ['PublishFailed', 'Pass'],
+      ['Summarize', 'Task'],
+      ['AllPublished?', 'Choice'],
       ['RunFailed', 'Fail'],
     ]) {
       expect(types.get(name!), name).toBe(type);
@@ -152,18 +158,23 @@ describe('local runner', () => {
   });
 });
 
-describe('the workflow at 20,000 deltas within the 256 KB state limit', () => {
-  // The run's control flow for real (the ASL, the runner enforcing the limit, grouping): the data
-  // plane answers with the shapes its handlers return, without touching storage, so the fan-out of
-  // a 20,000-delta run costs seconds. test/integration/workflow-limits.test.ts runs it for real.
+/**
+ * The run's control flow for real (the ASL, the runner and its limits, grouping, summarizing): the
+ * data plane answers with the shapes its handlers return, without touching storage, so a
+ * 20,000-delta fan-out costs seconds. test/integration/workflow-limits.test.ts runs it for real.
+ */
+function dataPlaneDoubles(
+  deltas: number,
+  overrides: Record<string, TaskHandler> = {},
+): Record<string, TaskHandler> {
   // One record per delta, 15 deltas per chunk: what ProcessChunk reports of its chunk.
   const chunk = ({ chunkIndex }: { chunkIndex: number }): SegmentCounts => {
-    const records = Math.min(15, 20_000 - chunkIndex * 15);
+    const records = Math.min(15, deltas - chunkIndex * 15);
     return { records, inputRecords: records };
   };
-  const handlers = {
+  return {
     ReadRunManifest: async (input: unknown) => parseRunInput(input),
-    SplitIntoChunks: async (input: any) => chunkPlan(input.runId, input.collection.name, 20_000, 15),
+    SplitIntoChunks: async (input: any) => chunkPlan(input.runId, input.collection.name, deltas, 15),
     ProcessChunk: async (task: any) => chunk(task),
     GroupSegments: async (state: unknown) => groupSegments(state as CollectionState, 20),
     MergeGroup: async (task: unknown) => {
@@ -175,24 +186,33 @@ describe('the workflow at 20,000 deltas within the 256 KB state limit', () => {
         status: 'published',
         previousVersion: 0,
         snapshotVersion: 1,
-        recordCount: 20_000,
+        recordCount: deltas,
         lockHoldMs: 1,
         lockAcquireMs: 1,
         casRetries: 0,
         publishMs: 1,
       }),
     Cleanup: async () => ({ deletedObjects: 0 }),
+    Summarize: async (input: any) =>
+      summarizeRun(async (collection) => emptyPointer(collection), input.runId, input.results),
     RecordFailure: async (input: any) => ({ error: input.failure?.Error, cause: input.failure?.Cause }),
+    ...overrides,
   };
+}
+const run = (handlers: Record<string, TaskHandler>, collections = ['words', 'lines'], runId = 'big') =>
+  runStateMachine({
+    definition: deployedDefinition({ mapMaxConcurrency: 40 }),
+    handlers,
+    input: {
+      runId,
+      collections: collections.map((name) => ({ name, deltaPrefix: `input/${runId}/${name}/` })),
+    },
+    executionId: runId,
+  });
 
+describe('the workflow at 20,000 deltas within the 256 KB state limit', () => {
   it('passes every state of a 1,334-chunk collection (two collections side by side) under the limit', async () => {
-    const collections = ['words', 'lines'].map((name) => ({ name, deltaPrefix: `input/big/${name}/` }));
-    const result = await runStateMachine({
-      definition: deployedDefinition({ mapMaxConcurrency: 40 }),
-      handlers,
-      input: { runId: 'big', collections },
-      executionId: 'big',
-    });
+    const result = await run(dataPlaneDoubles(20_000));
     expect(result.status, JSON.stringify(result.error)).toBe('SUCCEEDED');
     const summaries = (result.output as { collections: Record<string, unknown>[] }).collections;
     for (const summary of summaries) {
@@ -208,4 +228,70 @@ describe('the workflow at 20,000 deltas within the 256 KB state limit', () => {
     );
     expect(largest).toBeLessThan(262_144);
   }, 120_000);
+});
+
+describe('a publish that fails in one collection', () => {
+  class SnapshotValidationError extends Error {
+    override name = 'SnapshotValidationError';
+  }
+
+  it('fails alone: the others publish, nothing is cleaned up under them, the run says which is which', async () => {
+    let releaseWords!: () => void;
+    const wordsBlocked = new Promise<void>((resolve) => (releaseWords = resolve));
+    const seen: string[] = [];
+    const doubles = dataPlaneDoubles(30);
+    const result = await run({
+      ...doubles,
+      FinalMerge: async (state: any) => {
+        if (state.collection === 'lines') {
+          releaseWords(); // words is still publishing when lines fails
+          throw new SnapshotValidationError('lines: expected 30 records, found 29');
+        }
+        await wordsBlocked;
+        // Still at work a while after lines failed: a Catch around the whole Map would clean up now.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        seen.push('words published');
+        return doubles.FinalMerge!(state);
+      },
+      RecordFailure: async (input: any) => {
+        seen.push('RecordFailure');
+        return doubles.RecordFailure!(input);
+      },
+    });
+    // The failure path ran once every publish had ended, never under words' FinalMerge.
+    expect(seen).toEqual(['words published', 'RecordFailure']);
+    expect(result.status).toBe('FAILED');
+    expect(result.error?.name).toBe('PublishIncomplete');
+    expect(result.error?.message).toBe(
+      'Not published: lines (SnapshotValidationError: lines: expected 30 records, found 29). ' +
+        'Published: words (v1). Run big again to publish the rest: what is published is not applied twice.',
+    );
+    const summarized = result.events.find((e) => e.stateName === 'Summarize' && e.type === 'TaskStateExited');
+    expect((summarized!.output as { collections: unknown[] }).collections).toEqual([
+      expect.objectContaining({ collection: 'words', status: 'published', snapshotVersion: 1 }),
+      {
+        collection: 'lines',
+        status: 'failed',
+        deltas: 30,
+        chunkSize: 15,
+        chunks: 2,
+        intermediateMerges: 0,
+        error: { name: 'SnapshotValidationError', message: 'lines: expected 30 records, found 29' },
+      },
+    ]);
+    const cleaned = result.events.filter((e) => e.stateName === 'Cleanup' && e.type === 'TaskStateEntered');
+    expect(cleaned.map((e) => (e.input as { collection: string }).collection)).toEqual(['words']);
+  });
+
+  it('does not fail a collection whose cleanup failed after it published', async () => {
+    const result = await run({
+      ...dataPlaneDoubles(30),
+      Cleanup: async () => {
+        throw new Error('S3 said no');
+      },
+    });
+    expect(result.status).toBe('SUCCEEDED');
+    const outcomes = (result.output as { collections: { status: string }[] }).collections;
+    expect(outcomes.map((o) => o.status)).toEqual(['published', 'published']);
+  });
 });

@@ -96,6 +96,7 @@ export function collectionSummary(
 ): CollectionSummary {
   return {
     collection: state.collection,
+    status: result.status,
     deltas: state.deltas,
     records: (state.segments ?? []).reduce((sum, segment) => sum + segment.inputRecords, 0),
     chunkSize: state.chunkSize,

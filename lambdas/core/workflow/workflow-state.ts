@@ -52,9 +52,11 @@ export const mergeTask = z.object({
 });
 export type MergeTask = z.infer<typeof mergeTask>;
 
-/** What one collection reports at the end of a run (CONTRACT.md `run --json`). */
+/** What a published collection reports at the end of a run (CONTRACT.md `run --json`). */
 export interface CollectionSummary {
   collection: string;
+  /** `already-applied`: the run id was in the pointer, nothing changed. */
+  status: 'published' | 'already-applied';
   deltas: number;
   records: number;
   chunkSize: number;
@@ -71,6 +73,37 @@ export interface CollectionSummary {
   alreadyApplied: boolean;
   finalMergeMs: number;
 }
+
+/** A collection whose publish failed: the snapshot is as it was; running the run id again publishes it. */
+export interface FailedCollection {
+  collection: string;
+  status: 'failed';
+  deltas: number;
+  chunkSize: number;
+  chunks: number;
+  intermediateMerges: number;
+  error: { name: string; message: string };
+}
+
+/**
+ * A published collection whose publish reported an error afterwards (in its cleanup, say): the
+ * pointer names the run, so it is published; the error is kept for the record.
+ */
+export type PublishedWithError = Omit<
+  CollectionSummary,
+  | 'lockHoldMs'
+  | 'lockAcquireMs'
+  | 'casRetries'
+  | 'finalMergeMs'
+  | 'records'
+  | 'groupSize'
+  | 'shortCircuit'
+  | 'alreadyApplied'
+> & {
+  error: { name: string; message: string };
+};
+
+export type CollectionOutcome = CollectionSummary | FailedCollection | PublishedWithError;
 
 /** Parses a handler's event; a shape mismatch is a bug in the wiring, reported as bad input. */
 export function parseEvent<T>(schema: z.ZodType<T>, event: unknown, handler: string): T {
