@@ -6,9 +6,17 @@ import {
   ListExecutionsCommand,
   SFNClient,
   type HistoryEvent as SfnHistoryEvent,
-  StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { causeMessage } from '../lambdas/core/errors.ts';
+import {
+  executionArnFor,
+  type StartOutcome,
+  sfnExecutionStarter,
+  startRunExecution,
+} from '../lambdas/core/workflow/run-executions.ts';
+
+export { executionArnFor } from '../lambdas/core/workflow/run-executions.ts';
+
 import type { HistoryEvent } from '../local/asl-runner.ts';
 import type { ExecutionStatus } from '../local/console/execution-source.ts';
 import { IterationTracker } from '../local/history-event.ts';
@@ -102,32 +110,27 @@ export function defaultRunId(now = new Date()): string {
     .replace(/\.\d+Z$/, 'Z')}`;
 }
 
-/** Execution names are unique per state machine for 90 days, so re-running a run id needs a suffix. */
-export function executionNameFor(runId: string, now = Date.now()): string {
-  const suffix = `-${now.toString(36)}`;
-  return `${runId.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80 - suffix.length)}${suffix}`;
-}
-
-/** `arn:…:stateMachine:NAME` + execution name → `arn:…:execution:NAME:EXECUTION`. */
-export function executionArnFor(stateMachineArn: string, name: string): string {
-  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
-}
-
-export async function startAwsRun(options: StartAwsRunOptions): Promise<AwsExecution> {
+/**
+ * Starts the run's execution, named by its run id (lambdas/core/workflow/run-executions.ts), and
+ * follows it. A run id already running or applied starts nothing: the result is that execution as
+ * it stands, with `start.outcome` saying which.
+ */
+export async function startAwsRun(
+  options: StartAwsRunOptions,
+): Promise<AwsExecution & { start: StartOutcome }> {
   const client = options.client ?? sfnClientFor(options.stateMachineArn);
   const s3 =
     options.s3Client ??
     new S3Client({ region: regionOf(options.stateMachineArn), followRegionRedirects: true });
   const runId = options.runId ?? defaultRunId();
   const input: AwsRunInput = { runId, collections: await listCollections(s3, options.inputUri) };
-  const started = await client.send(
-    new StartExecutionCommand({
-      stateMachineArn: options.stateMachineArn,
-      name: executionNameFor(runId),
-      input: JSON.stringify(input),
-    }),
-  );
-  return followExecution(started.executionArn!, { ...options, client });
+  const start = await startRunExecution(sfnExecutionStarter(client, options.stateMachineArn, input), runId);
+  const executionArn = executionArnFor(options.stateMachineArn, start.name);
+  const execution =
+    start.outcome === 'started'
+      ? await followExecution(executionArn, { ...options, client })
+      : await getAwsExecution(executionArn, client);
+  return { ...execution, start };
 }
 
 export interface FollowOptions {

@@ -52,12 +52,22 @@ export async function listExecutions(source: ExecutionSource) {
   return { value, human };
 }
 
-/** An execution by its id or, failing that, the newest execution of the run with that run id. */
+/**
+ * An execution by run id (the newest of the run's executions: a re-run is `<run id>_2`…) or, when
+ * no run has that id, by execution id.
+ */
 export async function findExecution(source: ExecutionSource, idOrRunId: string) {
-  const byId = await source.get(idOrRunId);
-  if (byId || !isValidRunId(idOrRunId)) return byId; // an execution ARN is never a run id
-  const ofRun = (await source.list()).find((execution) => execution.runId === idOrRunId);
-  return ofRun ? source.get(ofRun.executionId) : null;
+  if (isValidRunId(idOrRunId)) {
+    // An execution ARN is never a run id; a run id is often also its first execution's id.
+    if (source.findRun) {
+      const found = await source.findRun(idOrRunId);
+      if (found) return found;
+    } else {
+      const ofRun = (await source.list()).find((execution) => execution.runId === idOrRunId);
+      if (ofRun) return source.get(ofRun.executionId);
+    }
+  }
+  return source.get(idOrRunId);
 }
 
 /** Elapsed times count from ExecutionStarted, as in the console (local/console/page/history.js). */

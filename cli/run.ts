@@ -2,16 +2,18 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../lambdas/core/config/config.ts';
+import { describeError } from '../lambdas/core/errors.ts';
+import { type StartOutcome, startRunExecution } from '../lambdas/core/workflow/run-executions.ts';
 import { inputPrefix, isValidRunId } from '../lambdas/core/workflow/run-layout.ts';
 import type { CollectionOutcome } from '../lambdas/core/workflow/workflow-state.ts';
-import type { HistoryEvent } from '../local/asl-runner.ts';
+import type { HistoryEvent, LocalExecutionResult } from '../local/asl-runner.ts';
 import { writeDemoInput } from '../local/demo-data.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { ExecutionStore } from '../local/execution-store.ts';
 import { executeLocally } from '../local/workflow.ts';
 import { scanInputDir, uploadInput } from './input-dir.ts';
 import { useLocalStack } from './local-env.ts';
-import { EXIT_OK, EXIT_RUN_FAILED, type GlobalOptions, UsageError } from './output.ts';
+import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, type GlobalOptions, UsageError } from './output.ts';
 import { RunProgress } from './progress.ts';
 
 export interface RunOptions extends GlobalOptions {
@@ -28,8 +30,11 @@ export interface RunOptions extends GlobalOptions {
 export interface RunSummary {
   executionId: string;
   runId: string;
-  status: 'SUCCEEDED' | 'FAILED';
+  /** ALREADY_RUNNING: refused, the run id runs in another execution (`executionId`). */
+  status: 'SUCCEEDED' | 'FAILED' | 'ALREADY_RUNNING';
   error?: { name: string; message: string };
+  /** The run id had been applied by an earlier execution (`executionId`): nothing ran. */
+  alreadyApplied?: boolean;
   collections: Record<string, DistributiveOmit<CollectionOutcome, 'collection'>>;
   wallMs: number;
 }
@@ -83,27 +88,52 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
     }
     const input = await scanInputDir(inputDir);
     const rt = await useLocalStack(dataDir);
-    progress.message(
-      `run ${runId}: uploading ${input.collections.reduce((n, c) => n + c.files.length, 0)} delta files`,
-    );
-    const executionInput = await uploadInput(rt.objects, runId, input, config.ioConcurrency);
-
     const store = new ExecutionStore(join(dataDir, 'executions'));
-    const executionId = `${runId}-${randomUUID().slice(0, 8)}`;
-    await store.createExecution({
-      executionId,
+    // Claim the run id before writing anything: a second run of it must not mix its files in.
+    const claim = { runId, input: { runId, collections: input.collections.map((c) => c.name) } };
+    const start = await startRunExecution(
+      store.starter(() => ({ ...claim, startDate: new Date().toISOString() })),
       runId,
-      input: executionInput,
-      startDate: new Date().toISOString(),
-    });
-    const result = await executeLocally({
-      input: executionInput,
-      executionId,
-      onEvent: (event) => {
-        store.appendEvent(executionId, event);
-        progress.handle(event);
-      },
-    });
+    );
+    if (start.outcome !== 'started') {
+      return duplicateStart(await store.getExecution(start.name), start, runId, started);
+    }
+    const executionId = start.name;
+    let result: LocalExecutionResult;
+    try {
+      progress.message(
+        `run ${runId}: execution ${executionId}, uploading ${input.collections.reduce((n, c) => n + c.files.length, 0)} delta files`,
+      );
+      const executionInput = await uploadInput(rt.objects, runId, input, config.ioConcurrency);
+      await store.setInput(executionId, executionInput);
+      result = await executeLocally({
+        input: executionInput,
+        executionId,
+        onEvent: (event) => {
+          store.appendEvent(executionId, event);
+          progress.handle(event);
+        },
+      });
+    } catch (error) {
+      // The claim must not stay RUNNING: the run id could never run again from this data dir.
+      const now = new Date().toISOString();
+      await store.finishExecution(executionId, {
+        status: 'FAILED',
+        error: describeError(error),
+        events: [],
+        startDate: '',
+        stopDate: now,
+      });
+      // What it uploaded is this run's alone; the lifecycle rule of a deployed bucket would expire
+      // it, a local one never does.
+      const leftover = await rt.objects.listKeys(inputPrefix(runId));
+      await rt.objects.deleteKeys(leftover).catch((cleanup: Error) => {
+        process.stderr.write(
+          `embedflow: could not remove ${leftover.length} uploaded inputs: ${cleanup.message}\n`,
+        );
+      });
+      throw error;
+    }
     await store.finishExecution(executionId, result);
     // This process hosts the "Lambdas": it removes their input only once the last one returned.
     await result.handlersSettled;
@@ -129,6 +159,53 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
  * run failed (which collections published and which did not). A run that failed before publishing
  * has none.
  */
+/**
+ * A start refused because the run id already ran: `already-running` is reported with exit code 2
+ * (nothing was written: this input was not applied), `already-applied` with 0 and the outcome of the
+ * execution that applied it, every collection marked already applied.
+ */
+export function duplicateStart(
+  execution: { output?: unknown; events: HistoryEvent[] } | null,
+  start: StartOutcome,
+  runId: string,
+  startedMs: number,
+): { summary: RunSummary; exitCode: number } {
+  const wallMs = Math.round(performance.now() - startedMs);
+  if (start.outcome === 'already-running') {
+    const message = `run ${runId} is already running as execution ${start.name} (see: embedflow executions show ${runId})`;
+    process.stderr.write(`embedflow: ${message}\n`);
+    const error = { name: 'AlreadyRunning', message };
+    const summary = {
+      executionId: start.name,
+      runId,
+      status: 'ALREADY_RUNNING' as const,
+      error,
+      collections: {},
+      wallMs,
+    };
+    return { summary, exitCode: EXIT_USAGE };
+  }
+  const collections = collectSummaries(execution?.output, execution?.events);
+  for (const outcome of Object.values(collections)) {
+    if (outcome.status !== 'failed')
+      Object.assign(outcome, { status: 'already-applied', alreadyApplied: true });
+  }
+  process.stderr.write(
+    `embedflow: run ${runId} was already applied by execution ${start.name}: nothing changed\n`,
+  );
+  return {
+    summary: {
+      executionId: start.name,
+      runId,
+      status: 'SUCCEEDED',
+      alreadyApplied: true,
+      collections,
+      wallMs,
+    },
+    exitCode: EXIT_OK,
+  };
+}
+
 export function collectSummaries(output: unknown, events: HistoryEvent[] = []): RunSummary['collections'] {
   const summarized = events.findLast((e) => e.stateName === 'Summarize' && e.type === 'TaskStateExited');
   const source = (output as { collections?: unknown } | undefined)?.collections ? output : summarized?.output;

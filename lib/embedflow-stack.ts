@@ -124,9 +124,12 @@ export class EmbedflowStack extends Stack {
       maxBatchingWindow: Duration.seconds(20),
     });
 
+    const starter = this.functions.byId.StartRun;
+    starter.addEnvironment('STATE_MACHINE_ARN', this.workflow.stateMachine.stateMachineArn);
+    this.workflow.grantRunStarts(starter);
     this.triggers = new Triggers(this, 'Triggers', {
       bucket: this.storage.bucket,
-      stateMachine: this.workflow.stateMachine,
+      starter,
       schedule: props.schedule,
       scheduledInput: props.scheduledInput,
     });

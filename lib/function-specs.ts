@@ -5,7 +5,8 @@
  */
 export type BucketArea = 'input' | 'runs' | 'snapshots';
 
-export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Scan';
+/** The table actions a function may be granted: those some function's code calls. */
+export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem';
 
 export interface FunctionAccess {
   /** s3:GetObject under each area's prefix. */
@@ -43,7 +44,9 @@ const PUBLISHER_ACCESS: FunctionAccess = {
   list: ['snapshots'],
   write: ['snapshots'],
   delete: ['snapshots'],
-  table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'],
+  // The pointer (GetItem, conditional PutItem) and the lease (conditional UpdateItem); nothing of
+  // theirs deletes an item or scans the table (only the CLI lists locks and collections).
+  table: ['GetItem', 'PutItem', 'UpdateItem'],
 };
 
 const CLEANER_ACCESS: FunctionAccess = {
@@ -139,6 +142,15 @@ export const FUNCTION_SPECS = [
     memoryMb: 256,
     timeoutSeconds: 60,
     access: CLEANER_ACCESS,
+  },
+  {
+    id: 'StartRun',
+    handlerFile: 'start-run.ts',
+    description: "Starts a run's execution named by its run id (manifest and schedule triggers)",
+    memoryMb: 256,
+    timeoutSeconds: 30,
+    // The run manifest names the run; states:StartExecution and DescribeExecution come with the trigger.
+    access: { read: ['input'] },
   },
   {
     id: 'CompactionStream',

@@ -85,6 +85,19 @@ export class WorkflowStateMachine extends Construct {
     if (props.distributedChunkMap) this.allowChildExecutions();
   }
 
+  /**
+   * What StartRun needs to name executions by run id: start them, and describe one whose name is
+   * taken (running, applied, or over). Executions are named at run time: their ARNs end in `*`.
+   */
+  grantRunStarts(fn: lambda.IFunction): void {
+    this.stateMachine.grantStartExecution(fn);
+    this.stateMachine.grantExecution(fn, 'states:DescribeExecution');
+    Validations.of(fn.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${this.executionArnPattern()}]`,
+      reason: `${fn.node.id} describes the execution of a run id it was asked to start again; execution names are run ids, known only at run time.`,
+    });
+  }
+
   /** A Distributed Map runs each iteration as a child execution of this same state machine. */
   private allowChildExecutions(): void {
     const policy = new iam.Policy(this, 'DistributedMapPolicy');

@@ -6,6 +6,11 @@ import {
 } from '@aws-sdk/client-sfn';
 import { getAwsExecution, listAwsExecutions } from '../../cli/aws-mode.ts';
 import {
+  executionArnFor,
+  runExecutionNames,
+  sfnExecutionStarter,
+} from '../../lambdas/core/workflow/run-executions.ts';
+import {
   detailOf,
   type ExecutionDetail,
   type ExecutionSource,
@@ -44,6 +49,16 @@ export class AwsExecutionSource implements ExecutionSource {
       if (isMissing(error)) return null;
       throw error;
     }
+  }
+
+  /** Executions are named by run id (run-executions.ts): the run's newest attempt. */
+  async findRun(runId: string): Promise<ExecutionDetail | null> {
+    const names = await runExecutionNames(
+      sfnExecutionStarter(this.client, this.stateMachineArn, null),
+      runId,
+    );
+    const newest = names.at(-1);
+    return newest ? this.get(executionArnFor(this.stateMachineArn, newest)) : null;
   }
 
   /** Status and newest event id: two small calls instead of the whole history on every poll. */

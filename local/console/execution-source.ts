@@ -47,6 +47,8 @@ export interface ExecutionSource {
    * an execution only when it moved; without it the stream re-reads on every poll.
    */
   changeToken?(executionId: string): Promise<string | null>;
+  /** Optional: the newest execution of a run id, when the list cannot tell (AWS lists no inputs). */
+  findRun?(runId: string): Promise<ExecutionDetail | null>;
   /** Optional: how often the live stream may poll a running execution (default 2000 ms). */
   readonly pollIntervalMs?: number;
   /** Optional: the definition the executions ran (AWS: DescribeStateMachine). Default: the local ASL file. */

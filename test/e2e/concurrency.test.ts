@@ -26,6 +26,40 @@ describe('runs that race and runs that are large', () => {
     }
   });
 
+  it('two concurrent runs of one --run-id with different inputs: one runs, the other is refused', async () => {
+    const [first, second] = await Promise.all([
+      writeInputDir(deltaFiles('words', 'first', 40, 5, DIM)),
+      writeInputDir(deltaFiles('words', 'second', 40, 5, DIM)),
+    ]);
+    const results = await Promise.all([
+      cli(['run', '--input', first, '--run-id', 'contested', '--json']),
+      cli(['run', '--input', second, '--run-id', 'contested', '--json']),
+    ]);
+    const ran = results.filter((r) => r.json.status === 'SUCCEEDED' && !r.json.alreadyApplied);
+    expect(ran, results.map((r) => r.stderr).join('\n')).toHaveLength(1);
+    const refused = results.find((r) => r !== ran[0])!;
+    // Refused while the other ran (exit 2), or found it applied if it came late (exit 0): never run.
+    if (refused.json.status === 'ALREADY_RUNNING') {
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/run contested is already running as execution contested/);
+    } else expect(refused.json).toMatchObject({ status: 'SUCCEEDED', alreadyApplied: true });
+    const snapshots = await cli(['snapshots', 'list', '--collection', 'words', '--json']);
+    expect(snapshots.json.snapshots.filter((s: { runId: string }) => s.runId === 'contested')).toHaveLength(
+      1,
+    );
+    // Only the winner's input was applied: the two inputs were not merged.
+    const winner = ran[0] === results[0] ? 'first' : 'second';
+    const loser = winner === 'first' ? 'second' : 'first';
+    for (const [prefix, found] of [
+      [winner, true],
+      [loser, false],
+    ] as const) {
+      const id = `${prefix}-d0039-00004`;
+      const hit = await cli(['query', '--collection', 'words', '--vector-of', id, '-k', '1', '--json']);
+      expect(hit.json.results?.[0]?.id === id, `${id} in the snapshot`).toBe(found);
+    }
+  });
+
   it('no cap drops deltas: a run of 1,000 deltas publishes every record', async () => {
     const input = await writeInputDir(deltaFiles('words', 'bulk', 1000, 2, DIM));
     const result = await cli(['run', '--input', input, '--json']);

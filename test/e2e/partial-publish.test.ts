@@ -64,6 +64,9 @@ describe('a run whose publish fails in one collection', () => {
     await objects.s3.send(new PutObjectCommand({ Bucket: objects.bucket, Key: lost, Body: bytes }));
     const again = await cli(['run', '--input', input, '--run-id', 'next', '--json']);
     expect(again.code, again.stderr).toBe(0);
+    expect(again.json).toMatchObject({ executionId: 'next_2', status: 'SUCCEEDED' }); // the run's second attempt
+    const shown = await cli(['executions', 'show', 'next', '--json']);
+    expect(shown.json).toMatchObject({ executionId: 'next_2', runId: 'next', status: 'SUCCEEDED' });
     expect(again.json.collections).toMatchObject({
       words: { status: 'already-applied', alreadyApplied: true, snapshotVersion: 2 },
       lines: { status: 'published', previousVersion: 1, snapshotVersion: 2 },

@@ -67,6 +67,13 @@ describe('run --demo', () => {
   it('re-running the same --run-id changes nothing', async () => {
     const again = await cli(['run', '--demo', ...SMALL, '--run-id', 'demo-defaults', '--json']);
     expect(again.code, again.stderr).toBe(0);
+    // Named by its run id, the execution that applied it is found: nothing runs again.
+    expect(again.json).toMatchObject({
+      executionId: 'demo-defaults',
+      status: 'SUCCEEDED',
+      alreadyApplied: true,
+    });
+    expect(again.json.collections.words).toMatchObject({ status: 'already-applied' });
     expect(again.json.collections.words).toMatchObject({ snapshotVersion: 1, recordCount: 240 });
     const snapshots = await cli(['snapshots', 'list', '--collection', 'words', '--json']);
     expect(snapshots.json).toMatchObject({ collection: 'words', current: 1 });

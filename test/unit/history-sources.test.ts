@@ -256,6 +256,21 @@ describe('executions show', () => {
     ]);
   });
 
+  it('finds the newest attempt of a run id among deployed executions (named by run id)', async () => {
+    const f = fixture('map-parallel');
+    const { sfn, source } = mockAws(f);
+    const prefix = 'arn:aws:states:eu-west-1:123456789012:execution:Toy:';
+    const { startDate, stopDate, ...described } = f.describeExecution;
+    sfn.on(DescribeExecutionCommand).callsFake(({ executionArn }: { executionArn: string }) => {
+      if (![`${prefix}nightly`, `${prefix}nightly_2`].includes(executionArn)) {
+        throw Object.assign(new Error('no such execution'), { name: 'ExecutionDoesNotExist' });
+      }
+      return { ...described, executionArn, startDate: new Date(startDate!), stopDate: new Date(stopDate!) };
+    });
+    const shown = await showExecution(source, 'nightly');
+    expect(shown.value.executionId).toBe(`${prefix}nightly_2`);
+  });
+
   it('finds an execution by its run id', async () => {
     const f = fixture('map-retry-catch');
     const { source } = await storeLocally('r1-execution', converted(f), f, 0, 'r1');

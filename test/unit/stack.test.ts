@@ -26,8 +26,9 @@ const DEFAULT_RESOURCE_COUNTS = {
   'AWS::IAM::Policy': 12,
   'AWS::IAM::Role': 12,
   'AWS::Lambda::EventSourceMapping': 1,
-  'AWS::Lambda::Function': 10,
-  'AWS::Logs::LogGroup': 11,
+  'AWS::Lambda::Function': 11,
+  'AWS::Lambda::Permission': 1,
+  'AWS::Logs::LogGroup': 12,
   'AWS::S3::Bucket': 2,
   'AWS::S3::BucketPolicy': 2,
   'AWS::SQS::Queue': 3,
@@ -158,13 +159,19 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
     expect(actions('ProcessChunk').filter((a) => /Delete/.test(a))).toEqual([]);
     expect(actions('ProcessChunk')).toContain('dynamodb:GetItem');
     expect(actions('ReadRunManifest').filter((a) => a.startsWith('s3:'))).toEqual(['s3:GetObject']);
-    const publisherTable = [
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:Scan',
-    ];
-    expect(actions('FinalMerge')).toEqual(expect.arrayContaining(publisherTable));
+    // Least privilege, checked on the template: each function gets the table actions its code
+    // calls (pointer and lease: GetItem, conditional PutItem and UpdateItem), no DeleteItem or Scan.
+    const tableActions = (id: string) =>
+      actions(id)
+        .filter((a) => a.startsWith('dynamodb:'))
+        .sort();
+    const publisher = ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'];
+    expect(tableActions('FinalMerge')).toEqual(publisher);
+    expect(tableActions('CompactionStream')).toEqual(publisher);
+    for (const spec of FUNCTION_SPECS) {
+      expect(tableActions(spec.id), spec.id).not.toContain('dynamodb:DeleteItem');
+      expect(tableActions(spec.id), spec.id).not.toContain('dynamodb:Scan');
+    }
     for (const spec of FUNCTION_SPECS) {
       for (const statement of actionsOf(template, spec.id)) {
         const granted = actionList([statement]);
@@ -236,7 +243,8 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
     });
   });
 
-  it('starts an execution with a manifest reference when input/*/run.json is created', () => {
+  it('starts runs through StartRun, which names executions by run id: no rule targets the state machine', () => {
+    const [starterId, starter] = functionOf(template, 'StartRun');
     const template_ = '{"manifest":{"bucket":<detail-bucket-name>,"key":<detail-object-key>}}';
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
@@ -244,8 +252,29 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
         'detail-type': ['Object Created'],
         detail: { object: { key: [{ wildcard: 'input/*/run.json' }] } },
       },
-      Targets: [Match.objectLike({ InputTransformer: Match.objectLike({ InputTemplate: template_ }) })],
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [starterId, 'Arn'] },
+          InputTransformer: Match.objectLike({ InputTemplate: template_ }),
+          RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 },
+          DeadLetterConfig: Match.anyValue(),
+        }),
+      ],
     });
+    const [machineId] = resources(template, 'AWS::StepFunctions::StateMachine')[0]!;
+    for (const [, rule] of resources(template, 'AWS::Events::Rule')) {
+      for (const target of rule.Properties.Targets)
+        expect(JSON.stringify(target.Arn)).not.toContain(machineId);
+    }
+    expect(starter.Properties.Environment.Variables.STATE_MACHINE_ARN).toEqual({ Ref: machineId });
+    const states = actionsOf(template, 'StartRun').filter((s) =>
+      actionList([s]).some((a) => a.startsWith('states:')),
+    );
+    expect(states.flatMap((s) => actionList([s])).sort()).toEqual([
+      'states:DescribeExecution',
+      'states:StartExecution',
+    ]);
+    for (const statement of states) expect(resourceText(statement)).toContain(machineId);
   });
 });
 
