@@ -53,21 +53,15 @@ export async function listExecutions(source: ExecutionSource) {
 }
 
 /**
- * An execution by run id (the newest of the run's executions: a re-run is `<run id>_2`…) or, when
- * no run has that id, by execution id.
+ * An execution by its id or, when no execution has that id, the newest execution of the run with
+ * that run id (a re-run is `<run id>_2`…; a run id with `.` or `_` never names an execution).
  */
 export async function findExecution(source: ExecutionSource, idOrRunId: string) {
-  if (isValidRunId(idOrRunId)) {
-    // An execution ARN is never a run id; a run id is often also its first execution's id.
-    if (source.findRun) {
-      const found = await source.findRun(idOrRunId);
-      if (found) return found;
-    } else {
-      const ofRun = (await source.list()).find((execution) => execution.runId === idOrRunId);
-      if (ofRun) return source.get(ofRun.executionId);
-    }
-  }
-  return source.get(idOrRunId);
+  const byId = await source.get(idOrRunId);
+  if (byId || !isValidRunId(idOrRunId)) return byId; // an execution ARN is never a run id
+  if (source.findRun) return source.findRun(idOrRunId);
+  const ofRun = (await source.list()).find((execution) => execution.runId === idOrRunId);
+  return ofRun ? source.get(ofRun.executionId) : null;
 }
 
 /** Elapsed times count from ExecutionStarted, as in the console (local/console/page/history.js). */

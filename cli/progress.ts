@@ -73,10 +73,18 @@ export class RunProgress {
       this.update(String(input.collection), { phase: 'final merge' });
     } else if (event.stateName === 'FinalMerge' && exited) {
       const summary = output.summary as Record<string, unknown> | undefined;
+      const failure = output.failure as { Error?: string; Cause?: string } | undefined;
       const name = String(output.collection);
-      this.update(name, { phase: `published v${summary?.snapshotVersion}` });
+      if (!summary) {
+        // Caught: this collection is not published (PublishFailed), the others go on.
+        this.update(name, { phase: `not published: ${failure?.Error}` });
+        this.message(`${name}: not published: ${failure?.Error}: ${causeMessage(failure?.Cause ?? '')}`);
+        return;
+      }
+      const applied = summary.status === 'already-applied' ? 'already applied' : 'published';
+      this.update(name, { phase: `${applied} v${summary.snapshotVersion}` });
       this.message(
-        `${name}: published version ${summary?.snapshotVersion} (${summary?.recordCount} records, lock held ${summary?.lockHoldMs} ms)`,
+        `${name}: ${applied}: version ${summary.snapshotVersion} (${summary.recordCount} records, lock held ${summary.lockHoldMs} ms)`,
       );
     } else if (/^(Execution|LambdaFunction|Task)(Failed|TimedOut)$/.test(event.type) && event.error) {
       this.message(

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from '../lambdas/core/config/config.ts';
 import { describeError } from '../lambdas/core/errors.ts';
 import { type StartOutcome, startRunExecution } from '../lambdas/core/workflow/run-executions.ts';
-import { inputPrefix, isValidRunId } from '../lambdas/core/workflow/run-layout.ts';
+import { inputPrefix, isValidRunId, runPrefix } from '../lambdas/core/workflow/run-layout.ts';
 import type { CollectionOutcome } from '../lambdas/core/workflow/workflow-state.ts';
 import type { HistoryEvent, LocalExecutionResult } from '../local/asl-runner.ts';
 import { writeDemoInput } from '../local/demo-data.ts';
@@ -134,10 +134,13 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       });
       throw error;
     }
-    await store.finishExecution(executionId, result);
-    // This process hosts the "Lambdas": it removes their input only once the last one returned.
+    // This process hosts the "Lambdas": once the last one returned (a failed Map's siblings run
+    // on after the execution ended, as in AWS), nothing of the run is in use and what is left of it
+    // goes: its input, and whatever a straggler wrote after RecordFailure (a deployed bucket's
+    // lifecycle rule expires that, a local one has none). The claim is held until then.
     await result.handlersSettled;
-    await rt.objects.deleteKeys(await rt.objects.listKeys(inputPrefix(runId)));
+    await rt.objects.deleteKeys(await rt.objects.listKeys(runPrefix(runId)));
+    await store.finishExecution(executionId, result);
 
     const summary: RunSummary = {
       executionId,

@@ -28,8 +28,8 @@ describe('runs that race and runs that are large', () => {
 
   it('two concurrent runs of one --run-id with different inputs: one runs, the other is refused', async () => {
     const [first, second] = await Promise.all([
-      writeInputDir(deltaFiles('words', 'first', 40, 5, DIM)),
-      writeInputDir(deltaFiles('words', 'second', 40, 5, DIM)),
+      writeInputDir(deltaFiles('contested', 'first', 40, 5, DIM)),
+      writeInputDir(deltaFiles('contested', 'second', 40, 5, DIM)),
     ]);
     const results = await Promise.all([
       cli(['run', '--input', first, '--run-id', 'contested', '--json']),
@@ -43,7 +43,7 @@ describe('runs that race and runs that are large', () => {
       expect(refused.code).toBe(2);
       expect(refused.stderr).toMatch(/run contested is already running as execution contested/);
     } else expect(refused.json).toMatchObject({ status: 'SUCCEEDED', alreadyApplied: true });
-    const snapshots = await cli(['snapshots', 'list', '--collection', 'words', '--json']);
+    const snapshots = await cli(['snapshots', 'list', '--collection', 'contested', '--json']);
     expect(snapshots.json.snapshots.filter((s: { runId: string }) => s.runId === 'contested')).toHaveLength(
       1,
     );
@@ -55,7 +55,7 @@ describe('runs that race and runs that are large', () => {
       [loser, false],
     ] as const) {
       const id = `${prefix}-d0039-00004`;
-      const hit = await cli(['query', '--collection', 'words', '--vector-of', id, '-k', '1', '--json']);
+      const hit = await cli(['query', '--collection', 'contested', '--vector-of', id, '-k', '1', '--json']);
       expect(hit.json.results?.[0]?.id === id, `${id} in the snapshot`).toBe(found);
     }
   });

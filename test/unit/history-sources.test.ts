@@ -12,6 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HistoryConverter } from '../../cli/aws-mode.ts';
 import { historyRows, showExecution } from '../../cli/executions.ts';
+import { executionName } from '../../lambdas/core/workflow/run-executions.ts';
 import { type HistoryEvent, runStateMachine, type TaskHandler } from '../../local/asl-runner.ts';
 import { AwsExecutionSource } from '../../local/console/aws-source.ts';
 import { type ExecutionDetail, LocalExecutionSource } from '../../local/console/execution-source.ts';
@@ -262,13 +263,14 @@ describe('executions show', () => {
     const prefix = 'arn:aws:states:eu-west-1:123456789012:execution:Toy:';
     const { startDate, stopDate, ...described } = f.describeExecution;
     sfn.on(DescribeExecutionCommand).callsFake(({ executionArn }: { executionArn: string }) => {
-      if (![`${prefix}nightly`, `${prefix}nightly_2`].includes(executionArn)) {
+      const named = executionName('nightly.7', 1); // not the run id itself: it has a `.`
+      if (![`${prefix}${named}`, `${prefix}${named}_2`].includes(executionArn)) {
         throw Object.assign(new Error('no such execution'), { name: 'ExecutionDoesNotExist' });
       }
       return { ...described, executionArn, startDate: new Date(startDate!), stopDate: new Date(stopDate!) };
     });
-    const shown = await showExecution(source, 'nightly');
-    expect(shown.value.executionId).toBe(`${prefix}nightly_2`);
+    const shown = await showExecution(source, 'nightly.7');
+    expect(shown.value.executionId).toBe(`${prefix}${executionName('nightly.7', 2)}`);
   });
 
   it('finds an execution by its run id', async () => {
