@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * Pure transformations of the workflow definition. The ASL file stays the single source of truth
- * (the local runner executes it unchanged); the stack only renders deployment choices into a copy.
+ * Pure transformations of the workflow definition. The ASL file stays the single source of truth;
+ * the stack renders deployment choices into a copy, and the local runner renders the same
+ * MAP_MAX_CONCURRENCY (local/workflow.ts) so a local run is as wide as a deployed one.
  */
 export interface AslState {
   Type: string;
