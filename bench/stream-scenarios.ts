@@ -160,7 +160,6 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
           ),
         ),
         batchCasRetries: batchResults.reduce((sum, r) => sum + r.casRetries, 0),
-        batchLockedRebases: batchResults.filter((r) => r.lockedRebase).length,
         batchRetriedFailures: batch?.retriedFailures ?? 0,
         batchRunsAbandoned: batch?.abandoned ?? 0,
         undeliveredMessages: stream.value.undelivered,

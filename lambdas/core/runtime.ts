@@ -3,11 +3,14 @@ import { join } from 'node:path';
 import { ChromaSnapshotBuilder } from './chroma/snapshot-builder.ts';
 import { type Config, loadConfig } from './config/config.ts';
 import { logger, recordMetrics } from './observability/observability.ts';
-import { LeaseLock } from './protocol/lock.ts';
+import { AppliedRecords } from './protocol/applied.ts';
+import { CommitLog } from './protocol/commit-log.ts';
+import { BUILD_LEASE, type HeartbeatFailure, LeaseLock } from './protocol/lock.ts';
 import { PointerStore } from './protocol/pointer.ts';
 import { type Clock, type ItemStore, systemClock } from './protocol/ports.ts';
 import type { PublishDeps } from './protocol/publish.ts';
 import { type AwsContext, createAwsContext } from './storage/aws-clients.ts';
+import { S3ChangeSetStore } from './storage/change-set-store.ts';
 import { DynamoItemStore } from './storage/dynamo-item-store.ts';
 import { ObjectStore } from './storage/object-store.ts';
 import { SnapshotStore } from './storage/snapshot-store.ts';
@@ -24,6 +27,10 @@ export interface Runtime {
   objects: ObjectStore;
   pointers: PointerStore;
   lock: LeaseLock;
+  buildLease: LeaseLock;
+  log: CommitLog;
+  applied: AppliedRecords;
+  changeSets: S3ChangeSetStore;
   snapshots: SnapshotStore;
   builder: ChromaSnapshotBuilder;
   workDir: string;
@@ -38,6 +45,21 @@ export function createRuntime(env: Env = process.env, clock: Clock = systemClock
   const items = new DynamoItemStore(aws.dynamo, aws.table);
   const snapshots = new SnapshotStore(objects, env.SNAPSHOT_CACHE_DIR ?? join(tmpdir(), 'embedflow-cache'));
   const workDir = env.EMBEDFLOW_WORK_DIR ?? join(tmpdir(), 'embedflow-work');
+  const lease = {
+    leaseSeconds: config.lockDurationSeconds,
+    heartbeatSeconds: config.heartbeatIntervalSeconds,
+    waitSeconds: config.lockWaitSeconds,
+    clock,
+    onHeartbeatFailure: ({ collection, owner, error, remainingMs }: HeartbeatFailure) => {
+      logger.warn('lock heartbeat failed', {
+        collection,
+        owner,
+        remainingMs,
+        error: (error as Error).message,
+      });
+      recordMetrics({ HeartbeatFailures: 1 });
+    },
+  };
   return {
     config,
     aws,
@@ -45,21 +67,14 @@ export function createRuntime(env: Env = process.env, clock: Clock = systemClock
     items,
     objects,
     pointers: new PointerStore(items, clock),
-    lock: new LeaseLock(items, {
-      leaseSeconds: config.lockDurationSeconds,
-      heartbeatSeconds: config.heartbeatIntervalSeconds,
-      waitSeconds: config.lockWaitSeconds,
-      clock,
-      onHeartbeatFailure: ({ collection, owner, error, remainingMs }) => {
-        logger.warn('lock heartbeat failed', {
-          collection,
-          owner,
-          remainingMs,
-          error: (error as Error).message,
-        });
-        recordMetrics({ HeartbeatFailures: 1 });
-      },
+    lock: new LeaseLock(items, lease),
+    buildLease: new LeaseLock(items, { ...lease, naming: BUILD_LEASE }),
+    log: new CommitLog(items, clock, Math.max(config.runIdRetentionDays, config.messageIdRetentionDays) + 1),
+    applied: new AppliedRecords(items, {
+      runDays: config.runIdRetentionDays,
+      messageDays: config.messageIdRetentionDays,
     }),
+    changeSets: new S3ChangeSetStore(objects),
     snapshots,
     builder: new ChromaSnapshotBuilder(snapshots, workDir),
     workDir,
@@ -81,8 +96,13 @@ export function resetRuntime(): void {
 
 export function publishDeps(rt: Runtime, extra: Partial<PublishDeps> = {}): PublishDeps {
   return {
+    items: rt.items,
     pointers: rt.pointers,
     lock: rt.lock,
+    buildLease: rt.buildLease,
+    log: rt.log,
+    applied: rt.applied,
+    changeSets: rt.changeSets,
     builder: rt.builder,
     snapshots: rt.snapshots,
     clock: rt.clock,

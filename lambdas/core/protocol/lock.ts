@@ -20,7 +20,19 @@ export interface LockOptions {
   waitSeconds: number;
   clock?: Clock;
   onHeartbeatFailure?: (failure: HeartbeatFailure) => void;
+  /** Which lock of a collection: the collection lock (default) or the build lease. */
+  naming?: LockNaming;
 }
+
+export interface LockNaming {
+  prefix: string;
+  suffix: string;
+}
+
+/** `chroma-{collection}-update`: what single-phase publishes and `collections drop` hold. */
+export const COLLECTION_LOCK: LockNaming = { prefix: 'chroma-', suffix: '-update' };
+/** `build-{collection}-lease`: whoever holds it folds the log; no commit ever waits for it. */
+export const BUILD_LEASE: LockNaming = { prefix: 'build-', suffix: '-lease' };
 
 export interface HeartbeatFailure {
   collection: string;
@@ -57,9 +69,8 @@ export interface LockInfo {
   expired: boolean;
 }
 
-export const lockId = (collection: string) => `chroma-${collection}-update`;
-const LOCK_PREFIX = 'chroma-';
-const LOCK_SUFFIX = '-update';
+export const lockId = (collection: string, naming: LockNaming = COLLECTION_LOCK) =>
+  `${naming.prefix}${collection}${naming.suffix}`;
 /** Lock items are removed by DynamoDB TTL a day after their lease: nothing depends on them surviving. */
 const TTL_AFTER_LEASE_SECONDS = 86_400;
 
@@ -74,6 +85,7 @@ interface LockItem extends Item {
 export class LeaseLock {
   readonly clock: Clock;
   private readonly leaseMs: number;
+  private readonly naming: LockNaming;
 
   constructor(
     private readonly items: ItemStore,
@@ -81,6 +93,18 @@ export class LeaseLock {
   ) {
     this.clock = options.clock ?? systemClock;
     this.leaseMs = options.leaseSeconds * 1000;
+    this.naming = options.naming ?? COLLECTION_LOCK;
+  }
+
+  private key(collection: string): string {
+    return lockId(collection, this.naming);
+  }
+
+  /** One attempt, without waiting: the lock held (with its heartbeat), or null when someone else holds it. */
+  async tryHold(collection: string): Promise<HeldLock | null> {
+    const started = this.clock.now();
+    const acquired = await this.tryAcquire(collection);
+    return acquired ? this.hold(collection, acquired, started, 0) : null;
   }
 
   /** A holder stops trusting its lease this long before it runs out (its clock may lag the others'). */
@@ -90,7 +114,7 @@ export class LeaseLock {
 
   /** One attempt: succeeds if nobody holds the lock or the holder's lease has run out. */
   async tryAcquire(collection: string): Promise<{ owner: string; fence: number; sentAt: number } | null> {
-    const key = lockId(collection);
+    const key = this.key(collection);
     const stored = (await readConsistently(this.items, this.clock, key, `lock ${key}`)) as
       | LockItem
       | undefined;
@@ -132,11 +156,11 @@ export class LeaseLock {
       if (acquired) return this.hold(collection, acquired, started, collisions);
       collisions++;
       if (this.clock.now() >= deadline) {
-        const holder = (await this.items.get(lockId(collection)).catch(() => undefined)) as
+        const holder = (await this.items.get(this.key(collection)).catch(() => undefined)) as
           | LockItem
           | undefined;
         throw new LockBusyError(
-          `lock ${lockId(collection)} stayed held for ${Math.round((this.clock.now() - started) / 1000)}s (${collisions} attempts; holder ${holder?.owner ?? 'unknown'}, fence ${holder?.fence ?? '?'})`,
+          `lock ${this.key(collection)} stayed held for ${Math.round((this.clock.now() - started) / 1000)}s (${collisions} attempts; holder ${holder?.owner ?? 'unknown'}, fence ${holder?.fence ?? '?'})`,
         );
       }
       await this.clock.sleep(
@@ -153,7 +177,7 @@ export class LeaseLock {
     collisions: number,
   ): HeldLock {
     const { owner, fence } = acquired;
-    const key = lockId(collection);
+    const key = this.key(collection);
     const stop = new AbortController();
     let renewedAt = acquired.sentAt;
     const validUntil = () => renewedAt + this.leaseMs - this.marginMs;
@@ -223,26 +247,27 @@ export class LeaseLock {
   async releaseOwned(collection: string, owner: string, fence: number): Promise<boolean> {
     const now = this.clock.now();
     const outcome = await putVerified(this.items, this.clock, {
-      key: lockId(collection),
+      key: this.key(collection),
       item: { fence, expiresAt: 0, ttl: this.ttl(now) },
       condition: when.and(when.equals('owner', owner), when.equals('fence', fence)),
       isOurs: (stored) => stored !== undefined && stored.owner === undefined && stored.fence === fence,
-      what: `lock ${lockId(collection)} release`,
+      what: `lock ${this.key(collection)} release`,
     });
     return outcome.written;
   }
 
   async list(): Promise<LockInfo[]> {
     const now = this.clock.now();
-    const found = await this.items.scan(LOCK_PREFIX);
+    const { prefix, suffix } = this.naming;
+    const found = await this.items.scan(prefix);
     return found
-      .filter(({ key, item }) => key.endsWith(LOCK_SUFFIX) && item.owner !== undefined)
+      .filter(({ key, item }) => key.endsWith(suffix) && item.owner !== undefined)
       .map(({ key, item }) => {
         const lock = item as LockItem;
         const remainingMs = Number(lock.expiresAt) - now;
         return {
           lockId: key,
-          collection: key.slice(LOCK_PREFIX.length, -LOCK_SUFFIX.length),
+          collection: key.slice(prefix.length, -suffix.length),
           owner: String(lock.owner),
           fence: Number(lock.fence),
           ageMs: now - Number(lock.acquiredAt),

@@ -9,16 +9,22 @@ export interface SnapshotVersion {
   key: string;
   recordCount: number;
   dimension: number | null;
-  /** The batch run (or rollback) that published it; null for a stream batch. */
+  /** The run (or rollback) it published, when it folded exactly one; null otherwise. */
   runId: string | null;
+  /** The last log entry it contains. */
+  seq: number;
+  /** How many log entries this version folded. */
+  entries: number;
   createdAt: string;
 }
 
 /**
- * The single item per collection that says which snapshot is live. `version` counts published
- * snapshots; `revision` counts every write of the item (a write may only record message ids) and
- * is what the swap compares, so no write is ever based on a stale read. `writeId` is unique per
- * write: after an ambiguous write it tells whether the stored item is ours.
+ * The single item per collection that says which snapshot is live and how far into the commit
+ * log it is (`publishedSeq`). `version` counts published snapshots; `revision` counts every write
+ * of the item (a fold that changed nothing only advances `publishedSeq`) and is what the swap
+ * compares, so no write is ever based on a stale read. `writeId` is unique per write: after an
+ * ambiguous write it tells whether the stored item is ours. It stays small whatever the history:
+ * applied run and message ids live in their own items (applied.ts).
  */
 export interface Pointer {
   collection: string;
@@ -29,17 +35,13 @@ export interface Pointer {
   recordCount: number;
   dimension: number | null;
   updatedAt: string;
-  recentRunIds: string[];
-  /** Stream messages applied recently, so a redelivered message is applied once. */
-  recentMessageIds: string[];
+  /** Every log entry up to this one is in the live snapshot. */
+  publishedSeq: number;
   /** The retained versions, newest first (the last SNAPSHOT_RETENTION). */
   history: SnapshotVersion[];
   /** Versions that left `history`, and when: they are kept SNAPSHOT_RETENTION_MINUTES more. */
   retired: RetiredRange[];
 }
-
-export const RECENT_RUN_IDS_KEPT = 500;
-export const RECENT_MESSAGE_IDS_KEPT = 2000;
 
 export interface Retention {
   versions: number;
@@ -56,8 +58,7 @@ export function emptyPointer(collection: string): Pointer {
     recordCount: 0,
     dimension: null,
     updatedAt: new Date(0).toISOString(),
-    recentRunIds: [],
-    recentMessageIds: [],
+    publishedSeq: 0,
     history: [],
     retired: [],
   };
@@ -121,53 +122,34 @@ function toPointer(collection: string, item: Item | undefined): Pointer {
   return { ...emptyPointer(collection), ...(item as Partial<Pointer>), collection };
 }
 
-/** The pointer that publishing `published` on top of `base` writes. */
+/** The pointer that publishing `published` (the log folded up to `published.seq`) on top of `base` writes. */
 export function nextPointer(
   base: Pointer,
   published: Omit<SnapshotVersion, 'version' | 'createdAt'>,
   retention: Retention,
-  appliedMessageIds: string[] = [],
   now = new Date(),
 ): Pointer {
   const version = base.version + 1;
   const entry: SnapshotVersion = { ...published, version, createdAt: now.toISOString() };
   const history = [entry, ...base.history];
-  const kept = history.slice(0, retention.versions);
-  const left = history.slice(retention.versions);
   return {
-    ...recorded(base, published.runId, appliedMessageIds, now),
+    ...advancedPointer(base, published.seq, now),
     version,
     snapshotKey: published.key,
     recordCount: published.recordCount,
     dimension: published.dimension ?? base.dimension,
-    history: kept,
-    retired: retire(base.retired, left, now, retention.minutes),
+    history: history.slice(0, retention.versions),
+    retired: retire(base.retired, history.slice(retention.versions), now, retention.minutes),
   };
 }
 
-/** A write that records a run id or message ids without publishing a new snapshot (a change that changed nothing). */
-export function recordedPointer(
-  base: Pointer,
-  runId: string | null,
-  appliedMessageIds: string[],
-  now = new Date(),
-): Pointer {
-  return recorded(base, runId, appliedMessageIds, now);
-}
-
-function recorded(base: Pointer, runId: string | null, messageIds: string[], now: Date): Pointer {
+/** A fold that changed nothing (deletes of ids already gone, duplicates) still moves past its entries. */
+export function advancedPointer(base: Pointer, publishedSeq: number, now = new Date()): Pointer {
   return {
     ...base,
     revision: base.revision + 1,
     writeId: randomUUID(),
     updatedAt: now.toISOString(),
-    recentRunIds: runId
-      ? [runId, ...base.recentRunIds.filter((id) => id !== runId)].slice(0, RECENT_RUN_IDS_KEPT)
-      : base.recentRunIds,
-    recentMessageIds: [...messageIds, ...base.recentMessageIds].slice(0, RECENT_MESSAGE_IDS_KEPT),
+    publishedSeq,
   };
-}
-
-export function appliedMessageIds(pointer: Pointer): ReadonlySet<string> {
-  return new Set(pointer.recentMessageIds);
 }

@@ -1,4 +1,3 @@
-import type { ApplyStats } from '../records/apply-ops.ts';
 import type { RecordTarget } from '../records/record-target.ts';
 import type { Pointer } from './pointer.ts';
 
@@ -85,41 +84,30 @@ export interface ItemStore {
   get(key: string): Promise<Item | undefined>;
   put(key: string, item: Item, condition?: Condition): Promise<boolean>;
   delete(key: string, condition?: Condition): Promise<boolean>;
+  /** Strongly consistent reads of many items (missing ones are absent from the map). */
+  getMany(keys: string[]): Promise<Map<string, Item>>;
+  /** Unconditional writes of many items (idempotency records, outcomes: values every writer agrees on). */
+  putMany(items: { key: string; item: Item }[]): Promise<void>;
   /** Every item whose key starts with `prefix`, in no particular order (listings, not the protocol). */
   scan(prefix: string): Promise<{ key: string; item: Item }[]>;
 }
 
 /**
- * A change a publish applies on top of a snapshot. It must be idempotent (upserts, deletes,
- * merges of metadata) because a rebase applies it again on a newer head. `alreadyApplied` holds
- * the stream message ids the base snapshot already contains: those must be skipped.
+ * An open, private copy of a published snapshot that folds apply to. It stays open across folds:
+ * after an upload the next fold continues on the same copy (a lost swap replays, never rebuilds).
  */
-export interface Change {
-  /** The batch run (or rollback) this change is: recorded, so re-running it changes nothing. Stream changes have none. */
-  runId?: string;
-  /** Stream message ids this change carries; a stream change is identified by these alone. */
-  messageIds?: string[];
-  /** Names the snapshot objects and log lines: the run id, or `stream`. */
-  label: string;
-  apply(
-    target: RecordTarget,
-    dimension: number | null,
-    alreadyApplied: ReadonlySet<string>,
-  ): Promise<ApplyStats>;
+export interface Workspace {
+  /** The copy as a record target (the server is started again after an upload stopped it). */
+  target(): Promise<RecordTarget>;
+  /** Packs the copy as it is now and uploads it to a new immutable key for `version`. */
+  upload(version: number, label: string): Promise<string>;
+  readonly cacheHit: boolean;
+  close(): Promise<void>;
 }
 
-export interface BuiltSnapshot {
-  /** null when the change changed nothing: there is nothing to publish, only ids to record. */
-  key: string | null;
-  recordCount: number;
-  dimension: number | null;
-  stats: ApplyStats;
-  cacheHit: boolean;
-}
-
-/** Phase B: the current snapshot plus a change, validated and uploaded to a new immutable key. */
+/** Phase B's starting point: a private copy of the snapshot `base` names (empty for version 0). */
 export interface SnapshotBuilder {
-  build(base: Pointer, change: Change): Promise<BuiltSnapshot>;
+  open(base: Pointer): Promise<Workspace>;
 }
 
 /** Phase D: the snapshot objects of a collection, and the local cache of unpacked ones. */

@@ -37,6 +37,8 @@ export async function applyOps(
   ops: AsyncIterable<RecordOp> | Iterable<RecordOp>,
   dimension: number | null,
   stats: ApplyStats = emptyStats(dimension),
+  /** Called after each batch with the number of ops it applied. */
+  onApplied?: (ops: number) => void,
 ): Promise<ApplyStats> {
   let batch: RecordOp[] = [];
   for await (const op of ops) {
@@ -51,10 +53,14 @@ export async function applyOps(
     batch.push(op);
     if (batch.length >= APPLY_BATCH) {
       await applyBatch(target, batch, stats);
+      onApplied?.(batch.length);
       batch = [];
     }
   }
-  if (batch.length > 0) await applyBatch(target, batch, stats);
+  if (batch.length > 0) {
+    await applyBatch(target, batch, stats);
+    onApplied?.(batch.length);
+  }
   return stats;
 }
 

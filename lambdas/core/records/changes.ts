@@ -1,27 +1,27 @@
-import type { Change } from '../protocol/ports.ts';
+import type { NewChange } from '../protocol/change-sets.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { type ApplyStats, applyOps } from './apply-ops.ts';
 import { foldOps, type RecordOp } from './records.ts';
 import { commonDimension, mergeSortedStreams, openSegment } from './segments.ts';
 
 /**
- * A change made of stored segments, applied in order (later segments win). One segment is
- * streamed straight into Chroma: the single-chunk short circuit needs no merge at all.
+ * A run's change made of its stored segments, merged in order (later segments win) by a
+ * streaming k-way pass into the one change set the run commits.
  */
-export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys: string[]): Change {
+export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys: string[]): NewChange {
   return {
+    kind: 'ops',
     runId,
     label: runId,
-    async apply(target, dimension): Promise<ApplyStats> {
+    async open() {
       const opened = await Promise.all(
         segmentKeys.map(async (key) => openSegment(await objects.getStream(key))),
       );
-      commonDimension(
+      const dimension = commonDimension(
         opened.map((segment, index) => ({ key: segmentKeys[index]!, dimension: segment.dimension })),
       );
-      const rows =
+      const ops =
         opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
-      return applyOps(target, rows, dimension);
+      return { dimension, ops };
     },
   };
 }
@@ -34,7 +34,13 @@ export function foldAndSort(ops: Iterable<RecordOp>): RecordOp[] {
 }
 
 /** A change held in memory: rollbacks and tests. */
-export function opsChange(runId: string, ops: Iterable<RecordOp>): Change {
+export function opsChange(runId: string, ops: Iterable<RecordOp>): NewChange {
   const sorted = foldAndSort(ops);
-  return { runId, label: runId, apply: (target, dimension) => applyOps(target, sorted, dimension) };
+  const upsert = sorted.find((op) => op.op === 'upsert');
+  return {
+    kind: 'ops',
+    runId,
+    label: runId,
+    open: async () => ({ dimension: upsert?.op === 'upsert' ? upsert.embedding.length : null, ops: sorted }),
+  };
 }

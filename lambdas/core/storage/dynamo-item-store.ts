@@ -1,4 +1,6 @@
 import {
+  BatchGetCommand,
+  BatchWriteCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -44,6 +46,42 @@ export class DynamoItemStore implements ItemStore {
     );
   }
 
+  async getMany(keys: string[]): Promise<Map<string, Item>> {
+    const found = new Map<string, Item>();
+    const unique = [...new Set(keys)];
+    for (let start = 0; start < unique.length; start += 100) {
+      let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined =
+        {
+          [this.table]: {
+            Keys: unique.slice(start, start + 100).map((pk) => ({ pk })),
+            ConsistentRead: true,
+          },
+        };
+      for (let round = 0; request && Object.keys(request).length > 0; round++) {
+        const page = await this.dynamo.send(new BatchGetCommand({ RequestItems: request }));
+        for (const { pk, ...item } of page.Responses?.[this.table] ?? []) found.set(String(pk), item);
+        request = page.UnprocessedKeys as typeof request;
+        if (request && Object.keys(request).length > 0) await backoff(round);
+      }
+    }
+    return found;
+  }
+
+  async putMany(items: { key: string; item: Item }[]): Promise<void> {
+    for (let start = 0; start < items.length; start += 25) {
+      let request: Record<string, { PutRequest: { Item: Item } }[]> | undefined = {
+        [this.table]: items
+          .slice(start, start + 25)
+          .map(({ key, item }) => ({ PutRequest: { Item: { ...item, pk: key } } })),
+      };
+      for (let round = 0; request && Object.keys(request).length > 0; round++) {
+        const page = await this.dynamo.send(new BatchWriteCommand({ RequestItems: request }));
+        request = page.UnprocessedItems as typeof request;
+        if (request && Object.keys(request).length > 0) await backoff(round);
+      }
+    }
+  }
+
   async scan(prefix: string): Promise<{ key: string; item: Item }[]> {
     const found: { key: string; item: Item }[] = [];
     let start: Record<string, unknown> | undefined;
@@ -72,6 +110,10 @@ export class DynamoItemStore implements ItemStore {
     }
   }
 }
+
+/** DynamoDB hands back what it throttled in a batch: those are sent again after a pause. */
+const backoff = (round: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** round) * (0.5 + Math.random() / 2)));
 
 /** Translates a Condition into a ConditionExpression with its names and values. */
 export function toExpression(condition: Condition | undefined): {

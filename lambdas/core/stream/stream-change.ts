@@ -1,33 +1,19 @@
 import { BadInputError, StorageError } from '../errors.ts';
-import type { Change } from '../protocol/ports.ts';
-import { APPLY_BATCH, type ApplyStats, applyOps } from '../records/apply-ops.ts';
-import { foldAndSort } from '../records/changes.ts';
+import type { StreamChange } from '../protocol/change-sets.ts';
 import { readDeltaFully } from '../records/deltas.ts';
-import type { RecordTarget } from '../records/record-target.ts';
 import type { RecordOp } from '../records/records.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { inlineOps, type StreamMessage } from './stream-messages.ts';
 
 /**
- * The messages of one collection in one SQS batch, as a publishable change identified by their
- * message ids alone. Each message applies whole or not at all, in order: before anything is
- * written, every message is checked against the collection as the messages before it leave it
- * (its dimension, the records its updates name, its delta file). A message that cannot apply
- * fails alone, changes nothing and is not recorded, so it comes back and can apply later.
+ * What can be checked about stream messages before they are committed: each message's records
+ * (an `applyDelta` is read now, so the change set holds its records whatever later happens to the
+ * file) and their dimension. A message that fails fails alone and is never committed. Whether the
+ * records an `updateMetadata` names exist can only be decided when it applies, in log order.
  */
-export function streamChange(objects: ObjectStore, messages: StreamMessage[]): Change {
-  return {
-    label: 'stream',
-    messageIds: messages.map((message) => message.messageId),
-    async apply(target, dimension, alreadyApplied): Promise<ApplyStats> {
-      const pending = messages.filter((message) => !alreadyApplied.has(message.messageId));
-      const plan = await planMessages(objects, target, pending, dimension);
-      const stats = await applyOps(target, foldAndSort(plan.ops), plan.dimension);
-      stats.appliedMessageIds = plan.applied;
-      stats.failedMessages = plan.failed;
-      return stats;
-    },
-  };
+export interface PreparedMessages {
+  changes: StreamChange[];
+  failed: { messageId: string; reason: string }[];
 }
 
 /** A delta a message may read: what users drop under `input/`, or a run's uploaded input. */
@@ -35,73 +21,37 @@ export function isAllowedDeltaKey(key: string): boolean {
   return key.startsWith('input/') || /^runs\/[^/]+\/input\//.test(key);
 }
 
-interface Plan {
-  ops: RecordOp[];
-  dimension: number | null;
-  applied: string[];
-  failed: { messageId: string; reason: string }[];
-}
-
-async function planMessages(
+export async function prepareMessages(
   objects: ObjectStore,
-  target: RecordTarget,
   messages: StreamMessage[],
+  collection: string,
   collectionDimension: number | null,
-): Promise<Plan> {
-  const plan: Plan = { ops: [], dimension: collectionDimension, applied: [], failed: [] };
-  const read: { message: StreamMessage; ops: RecordOp[] }[] = [];
+): Promise<PreparedMessages> {
+  const prepared: PreparedMessages = { changes: [], failed: [] };
+  let dimension = collectionDimension;
   for (const message of messages) {
     try {
-      read.push({ message, ops: await opsOf(objects, message, collectionDimension) });
+      const ops = await opsOf(objects, message, dimension);
+      const first = ops.find((op) => op.op === 'upsert');
+      const own = dimension ?? (first?.op === 'upsert' ? first.embedding.length : null);
+      const wrong = ops.find((op) => op.op === 'upsert' && op.embedding.length !== own);
+      if (wrong?.op === 'upsert') {
+        throw new BadInputError(
+          `record "${wrong.id}" has dimension ${wrong.embedding.length}, but collection "${collection}" has dimension ${own}`,
+        );
+      }
+      dimension = own;
+      prepared.changes.push({
+        messageId: message.messageId,
+        needsRecords: message.operation === 'updateMetadata',
+        ops,
+      });
     } catch (error) {
       if (!(error instanceof BadInputError || error instanceof StorageError)) throw error;
-      plan.failed.push({ messageId: message.messageId, reason: error.message });
+      prepared.failed.push({ messageId: message.messageId, reason: error.message });
     }
   }
-  const updated = [
-    ...new Set(read.flatMap(({ ops }) => ops.filter((op) => op.op === 'update').map((op) => op.id))),
-  ];
-  const inSnapshot = new Set<string>();
-  for (let start = 0; start < updated.length; start += APPLY_BATCH) {
-    for (const id of (await target.get(updated.slice(start, start + APPLY_BATCH))).keys()) inSnapshot.add(id);
-  }
-  // Presence of each id as the messages applied so far leave it; unknown ids fall back to the snapshot.
-  const present = new Map<string, boolean>();
-  const exists = (id: string, local: Map<string, boolean>) =>
-    local.get(id) ?? present.get(id) ?? inSnapshot.has(id);
-
-  for (const { message, ops } of read) {
-    const local = new Map<string, boolean>();
-    let dimension = plan.dimension;
-    let reason: string | undefined;
-    const missing: string[] = [];
-    for (const op of ops) {
-      if (op.op === 'upsert') {
-        dimension ??= op.embedding.length;
-        if (op.embedding.length !== dimension) {
-          reason = `record "${op.id}" has dimension ${op.embedding.length}, but collection "${target.name}" has dimension ${dimension}`;
-          break;
-        }
-        local.set(op.id, true);
-      } else if (op.op === 'delete') {
-        local.set(op.id, false);
-      } else if (!exists(op.id, local)) {
-        missing.push(op.id);
-      }
-    }
-    if (!reason && missing.length > 0) {
-      reason = `updateMetadata: no record ${missing.map((id) => `"${id}"`).join(', ')} in collection "${target.name}"`;
-    }
-    if (reason) {
-      plan.failed.push({ messageId: message.messageId, reason });
-      continue;
-    }
-    for (const [id, isPresent] of local) present.set(id, isPresent);
-    plan.dimension = dimension;
-    plan.ops.push(...ops);
-    plan.applied.push(message.messageId);
-  }
-  return plan;
+  return prepared;
 }
 
 async function opsOf(

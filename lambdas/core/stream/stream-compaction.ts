@@ -1,16 +1,21 @@
 import { describeError } from '../errors.ts';
-import { type PublishDeps, type PublishResult, publish } from '../protocol/publish.ts';
+import { collectionDimension } from '../protocol/dimension.ts';
+import { commitAndSettle, type PublishDeps, publish, versionWith } from '../protocol/publish.ts';
 import { validateCollectionName } from '../records/records.ts';
 import { publishDeps, type Runtime } from '../runtime.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { streamChange } from './stream-change.ts';
+import { prepareMessages } from './stream-change.ts';
 import { parseStreamMessage, type StreamMessage } from './stream-messages.ts';
 
 /**
- * Stream compaction: one SQS batch is grouped per collection, and each collection gets exactly
- * one publish (the same protocol as batch runs). A message id is scoped to its collection. Failures
- * are per message: a message that cannot apply fails alone; a publish failure that no single
- * message explains fails every message of that collection (they come back for a retry).
+ * Stream compaction: one SQS batch is grouped per collection, and each collection's messages are
+ * committed to its log as one entry. A message id is scoped to its collection; one applied before
+ * (within the horizon) is acknowledged without being committed again. A batch is acknowledged
+ * once committed (durable, and published by whoever holds the build lease, this invocation if
+ * nobody does) unless it holds an `updateMetadata`: whether the records it names exist is decided
+ * only when it applies, so such a batch waits for its publication to report each message's fate.
+ * Failures are per message: a message that cannot apply fails alone; a failure no single message
+ * explains fails that collection's messages, never another collection's.
  */
 export interface StreamRecord {
   messageId: string;
@@ -29,10 +34,14 @@ export interface MessageFailure {
 export interface CollectionPublish {
   messages: number;
   applied: number;
-  status: PublishResult['status'] | 'failed';
+  /** `committed`: durable in the log; published by this invocation's fold, or by the lease holder's. */
+  status: 'published' | 'committed' | 'already-applied' | 'no-change' | 'failed';
+  seq?: number;
   snapshotVersion?: number;
-  lockHoldMs?: number;
+  commitMs?: number;
   casRetries?: number;
+  /** The collection lock's hold: a log commit holds none; single-phase holds it through the build. */
+  lockHoldMs?: number;
 }
 
 export interface StreamBatchResult {
@@ -87,34 +96,23 @@ export async function compactWith(
   const publishes: Record<string, CollectionPublish> = {};
   await Promise.all(
     [...byCollection].map(async ([collection, received]) => {
-      const messages = [...received.values()];
-      const fail = (entry: Received, reason: string) => {
-        for (const sqsMessageId of entry.sqsMessageIds) {
-          failures.push({ messageId: entry.message.messageId, sqsMessageId, collection, reason });
+      const fail = (messageId: string, reason: string) => {
+        for (const sqsMessageId of received.get(messageId)!.sqsMessageIds) {
+          failures.push({ messageId, sqsMessageId, collection, reason });
         }
       };
       try {
-        const result = await publish(
+        publishes[collection] = await compactCollection(
           deps,
+          objects,
           collection,
-          streamChange(
-            objects,
-            messages.map((entry) => entry.message),
-          ),
+          [...received.values()],
+          fail,
         );
-        for (const failed of result.failedMessages) fail(received.get(failed.messageId)!, failed.reason);
-        publishes[collection] = {
-          messages: messages.length,
-          applied: messages.length - result.failedMessages.length,
-          status: result.status,
-          snapshotVersion: result.snapshotVersion,
-          lockHoldMs: result.lockHoldMs,
-          casRetries: result.casRetries,
-        };
       } catch (error) {
         const { name, message: text } = describeError(error);
-        for (const entry of messages) fail(entry, `${name}: ${text}`);
-        publishes[collection] = { messages: messages.length, applied: 0, status: 'failed' };
+        for (const messageId of received.keys()) fail(messageId, `${name}: ${text}`);
+        publishes[collection] = { messages: received.size, applied: 0, status: 'failed' };
       }
     }),
   );
@@ -126,5 +124,64 @@ export async function compactWith(
     ),
     failures,
     publishes,
+  };
+}
+
+async function compactCollection(
+  deps: PublishDeps,
+  objects: ObjectStore,
+  collection: string,
+  received: Received[],
+  fail: (messageId: string, reason: string) => void,
+): Promise<CollectionPublish> {
+  const ids = received.map((entry) => entry.message.messageId);
+  const earlier = await deps.applied.lookup(collection, [], ids);
+  const fresh = received
+    .map((entry) => entry.message)
+    .filter((message) => !earlier.messages.has(message.messageId));
+  if (fresh.length === 0)
+    return { messages: received.length, applied: received.length, status: 'already-applied' };
+
+  const head = await deps.pointers.read(collection);
+  const dimension = head.dimension ?? (await collectionDimension(deps.items, collection));
+  const prepared = await prepareMessages(objects, fresh, collection, dimension);
+  for (const failure of prepared.failed) fail(failure.messageId, failure.reason);
+  if (prepared.changes.length === 0) return { messages: received.length, applied: 0, status: 'failed' };
+
+  const change = { kind: 'messages' as const, label: 'stream', messages: prepared.changes };
+  const applied = received.length - prepared.failed.length;
+  if (
+    deps.config.lockStrategy === 'single-phase' ||
+    prepared.changes.some((message) => message.needsRecords)
+  ) {
+    const result = await publish(deps, collection, change);
+    for (const failure of result.failedMessages) fail(failure.messageId, failure.reason);
+    return {
+      messages: received.length,
+      applied: applied - result.failedMessages.length,
+      status: result.status,
+      seq: result.seq,
+      snapshotVersion: result.snapshotVersion,
+      commitMs: result.commitMs,
+      casRetries: result.casRetries,
+      lockHoldMs: result.lockHoldMs,
+    };
+  }
+  const committed = await commitAndSettle(deps, collection, change);
+  const after = await deps.pointers.read(collection);
+  return {
+    messages: received.length,
+    applied,
+    status:
+      after.publishedSeq < committed.seq
+        ? 'committed'
+        : versionWith(after, committed.seq)
+          ? 'published'
+          : 'no-change',
+    seq: committed.seq,
+    snapshotVersion: versionWith(after, committed.seq)?.version ?? after.version,
+    commitMs: committed.commitMs,
+    casRetries: committed.casRetries,
+    lockHoldMs: 0,
   };
 }

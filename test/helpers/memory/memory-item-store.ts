@@ -66,6 +66,21 @@ export class MemoryItemStore implements ItemStore {
     });
   }
 
+  async getMany(keys: string[]): Promise<Map<string, Item>> {
+    await this.enter({ op: 'get', key: keys[0] ?? '', conditional: false });
+    const found = new Map<string, Item>();
+    for (const key of keys) {
+      const item = this.items.get(key);
+      if (item !== undefined) found.set(key, structuredClone(item));
+    }
+    return found;
+  }
+
+  async putMany(items: { key: string; item: Item }[]): Promise<void> {
+    await this.enter({ op: 'put', key: items[0]?.key ?? '', conditional: false });
+    for (const { key, item } of items) this.items.set(key, structuredClone(item));
+  }
+
   async scan(prefix: string): Promise<{ key: string; item: Item }[]> {
     await this.enter({ op: 'scan', key: prefix, conditional: false });
     return [...this.items]

@@ -1,10 +1,12 @@
-import { LeaseLock, type LockOptions } from '../../../lambdas/core/protocol/lock.ts';
+import { AppliedRecords } from '../../../lambdas/core/protocol/applied.ts';
+import { CommitLog } from '../../../lambdas/core/protocol/commit-log.ts';
+import { BUILD_LEASE, LeaseLock, type LockOptions } from '../../../lambdas/core/protocol/lock.ts';
 import { PointerStore } from '../../../lambdas/core/protocol/pointer.ts';
 import type { Clock, ItemStore } from '../../../lambdas/core/protocol/ports.ts';
 import type { PublishDeps } from '../../../lambdas/core/protocol/publish.ts';
 import { FastClock } from './clocks.ts';
 import { MemoryItemStore } from './memory-item-store.ts';
-import { MemorySnapshotBuilder, MemorySnapshots } from './memory-snapshots.ts';
+import { MemoryChangeSets, MemorySnapshotBuilder, MemorySnapshots } from './memory-snapshots.ts';
 
 /**
  * The publish protocol wired to in-memory adapters: one shared store and snapshot objects
@@ -14,6 +16,7 @@ export interface MemoryWorld {
   items: MemoryItemStore;
   snapshots: MemorySnapshots;
   builder: MemorySnapshotBuilder;
+  changeSets: MemoryChangeSets;
   clock: Clock;
   deps(overrides?: DepsOverrides): PublishDeps;
 }
@@ -33,7 +36,9 @@ export const TEST_CONFIG: PublishDeps['config'] = {
   snapshotRetention: 5,
   snapshotRetentionMinutes: 60,
   lockStrategy: 'two-phase',
-  finalRebaseLocked: true,
+  ioConcurrency: 4,
+  publishWaitSeconds: 3600,
+  buildBudgetSeconds: 3600,
 };
 
 export function memoryWorld(options: { random?: () => number; clock?: Clock } = {}): MemoryWorld {
@@ -42,10 +47,12 @@ export function memoryWorld(options: { random?: () => number; clock?: Clock } = 
   const items = new MemoryItemStore(() => 'none', random);
   const snapshots = new MemorySnapshots(random);
   const builder = new MemorySnapshotBuilder(snapshots, random);
+  const changeSets = new MemoryChangeSets(random, () => clock.now());
   return {
     items,
     snapshots,
     builder,
+    changeSets,
     clock,
     deps({
       clock: own = clock,
@@ -55,15 +62,15 @@ export function memoryWorld(options: { random?: () => number; clock?: Clock } = 
       config = {},
       ...rest
     } = {}) {
+      const lease = { leaseSeconds: 60, heartbeatSeconds: 15, waitSeconds: 3600, clock: own, ...lock };
       return {
+        items: connection,
         pointers: new PointerStore(connection, own),
-        lock: new LeaseLock(lockItems, {
-          leaseSeconds: 60,
-          heartbeatSeconds: 15,
-          waitSeconds: 3600,
-          clock: own,
-          ...lock,
-        }),
+        lock: new LeaseLock(lockItems, lease),
+        buildLease: new LeaseLock(lockItems, { ...lease, naming: BUILD_LEASE }),
+        log: new CommitLog(connection, own, 15),
+        applied: new AppliedRecords(connection, { runDays: 14, messageDays: 4 }),
+        changeSets,
         builder,
         snapshots,
         clock: own,

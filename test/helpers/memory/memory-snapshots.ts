@@ -1,20 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { StorageError } from '../../../lambdas/core/errors.ts';
-import type { Pointer } from '../../../lambdas/core/protocol/pointer.ts';
 import type {
-  BuiltSnapshot,
-  Change,
-  SnapshotBuilder,
-  SnapshotObjects,
-} from '../../../lambdas/core/protocol/ports.ts';
-import { changedAnything, validateApplied } from '../../../lambdas/core/records/apply-ops.ts';
+  ChangeSetBody,
+  ChangeSetStore,
+  StreamChange,
+  WrittenChangeSet,
+} from '../../../lambdas/core/protocol/change-sets.ts';
+import type { Pointer } from '../../../lambdas/core/protocol/pointer.ts';
+import type { SnapshotBuilder, SnapshotObjects, Workspace } from '../../../lambdas/core/protocol/ports.ts';
 import type {
   RecordTarget,
   StoredRecord,
   UpdateRow,
   UpsertRow,
 } from '../../../lambdas/core/records/record-target.ts';
-import type { Metadata } from '../../../lambdas/core/records/records.ts';
+import type { Metadata, RecordOp } from '../../../lambdas/core/records/records.ts';
 import { SNAPSHOT_PREFIX, snapshotKey } from '../../../lambdas/core/storage/snapshot-store.ts';
 import { jitter } from './random.ts';
 
@@ -56,32 +56,110 @@ export class MemorySnapshots implements SnapshotObjects {
   }
 }
 
-/** Phase B in memory: the base snapshot's records, the change applied through a RecordTarget, a new object. */
+/** Workspaces in memory: the base snapshot's records copied into a map; an upload stores a copy of it. */
 export class MemorySnapshotBuilder implements SnapshotBuilder {
-  builds = 0;
-  /** Called after each upload, before the builder returns: a test may publish something else meanwhile. */
-  afterUpload?: (change: Change) => Promise<void>;
+  opened = 0;
+  uploads = 0;
+  /** Called after each upload, before it returns: a test may publish something else meanwhile. */
+  afterUpload?: (key: string) => Promise<void>;
 
   constructor(
     private readonly snapshots: MemorySnapshots,
     private readonly random: () => number = Math.random,
   ) {}
 
-  async build(base: Pointer, change: Change): Promise<BuiltSnapshot> {
-    this.builds++;
+  async open(base: Pointer): Promise<Workspace> {
+    this.opened++;
     const records = new Map(base.snapshotKey ? this.snapshots.read(base.snapshotKey) : []);
     await jitter(this.random);
     const target = new MemoryCollection(base.collection, records);
-    const countBefore = await target.count();
-    const stats = await change.apply(target, base.dimension, new Set(base.recentMessageIds));
-    const recordCount = await validateApplied(target, countBefore, stats);
-    const dimension = stats.dimension ?? base.dimension;
-    if (!changedAnything(stats)) return { key: null, recordCount, dimension, stats, cacheHit: false };
-    const key = snapshotKey(base.collection, base.version + 1, `${change.label}-${randomUUID().slice(0, 8)}`);
+    return {
+      cacheHit: false,
+      target: async () => target,
+      upload: async (version, label) => {
+        this.uploads++;
+        const key = snapshotKey(base.collection, version, `${label}-${randomUUID().slice(0, 8)}`);
+        await jitter(this.random);
+        this.snapshots.objects.set(key, new Map(records));
+        await this.afterUpload?.(key);
+        return key;
+      },
+      close: async () => {},
+    };
+  }
+}
+
+/** Change sets in memory, with the same two kinds as in S3. */
+export class MemoryChangeSets implements ChangeSetStore {
+  readonly objects = new Map<
+    string,
+    | { kind: 'ops'; dimension: number | null; ops: RecordOp[] }
+    | { kind: 'messages'; messages: StreamChange[] }
+  >();
+  readonly deleted: string[] = [];
+  readonly writtenAt = new Map<string, number>();
+
+  constructor(
+    private readonly random: () => number = Math.random,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async list(collection: string): Promise<{ key: string; modifiedAt: number }[]> {
+    return [...this.objects.keys()]
+      .filter((key) => key.startsWith(`changesets/${collection}/`))
+      .map((key) => ({ key, modifiedAt: this.writtenAt.get(key) ?? 0 }));
+  }
+
+  async writeOps(
+    collection: string,
+    label: string,
+    ops: AsyncIterable<RecordOp> | Iterable<RecordOp>,
+    dimension: number | null,
+  ): Promise<WrittenChangeSet> {
+    const all: RecordOp[] = [];
+    for await (const op of ops) all.push(op);
     await jitter(this.random);
-    this.snapshots.objects.set(key, records);
-    await this.afterUpload?.(change);
-    return { key, recordCount, dimension, stats, cacheHit: false };
+    const key = `changesets/${collection}/${label}-${randomUUID().slice(0, 8)}.arrow`;
+    this.objects.set(key, { kind: 'ops', dimension, ops: all });
+    this.writtenAt.set(key, this.now());
+    return { key, kind: 'ops', records: all.length, dimension };
+  }
+
+  async writeMessages(
+    collection: string,
+    label: string,
+    messages: StreamChange[],
+  ): Promise<WrittenChangeSet> {
+    await jitter(this.random);
+    const key = `changesets/${collection}/${label}-${randomUUID().slice(0, 8)}.json`;
+    this.objects.set(key, { kind: 'messages', messages: structuredClone(messages) });
+    this.writtenAt.set(key, this.now());
+    const first = messages.flatMap((message) => message.ops).find((op) => op.op === 'upsert');
+    return {
+      key,
+      kind: 'messages',
+      records: messages.reduce((sum, message) => sum + message.ops.length, 0),
+      dimension: first?.op === 'upsert' ? first.embedding.length : null,
+    };
+  }
+
+  async read(key: string): Promise<ChangeSetBody> {
+    await jitter(this.random);
+    const stored = this.objects.get(key);
+    if (!stored) throw new StorageError(`memory://${key} does not exist`);
+    if (stored.kind === 'messages') return { kind: 'messages', messages: structuredClone(stored.messages) };
+    const ops = stored.ops;
+    return {
+      kind: 'ops',
+      dimension: stored.dimension,
+      ops: (async function* () {
+        yield* ops;
+      })(),
+    };
+  }
+
+  async deleteKeys(keys: string[]): Promise<void> {
+    for (const key of keys) if (this.objects.delete(key)) this.deleted.push(key);
   }
 }
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
+  advancedPointer,
   emptyPointer,
   nextPointer,
   type Pointer,
-  recordedPointer,
 } from '../../../lambdas/core/protocol/pointer.ts';
 import { holds, when } from '../../../lambdas/core/protocol/ports.ts';
 import { isGarbage, retire } from '../../../lambdas/core/protocol/retention.ts';
@@ -25,9 +25,10 @@ function published(count: number, everyMs = 1000, keep = retention): Pointer {
         recordCount: index,
         dimension: 4,
         runId: `run-${index}`,
+        seq: index + 1,
+        entries: 1,
       },
       keep,
-      [],
       new Date(T0 + index * everyMs),
     );
   }
@@ -37,24 +38,44 @@ function published(count: number, everyMs = 1000, keep = retention): Pointer {
 describe('the next pointer', () => {
   it('counts versions and revisions, keeps the last versions and remembers those that left, with when', () => {
     const pointer = published(4);
-    expect(pointer).toMatchObject({ version: 4, revision: 4, recordCount: 3, dimension: 4 });
+    expect(pointer).toMatchObject({ version: 4, revision: 4, recordCount: 3, dimension: 4, publishedSeq: 4 });
     expect(pointer.history.map((entry) => entry.version)).toEqual([4, 3]);
-    expect(pointer.recentRunIds.slice(0, 2)).toEqual(['run-3', 'run-2']);
+    expect(pointer.history[0]).toMatchObject({ runId: 'run-3', seq: 4 });
     // versions 1 and 2 left within one minute: one range, stamped with the later time
     expect(pointer.retired).toEqual([{ through: 2, at: new Date(T0 + 3000).toISOString() }]);
   });
 
-  it('a write that only records ids moves the revision, not the version or the snapshot', () => {
+  it('a fold that changed nothing moves the revision and the log position, not the version or the snapshot', () => {
     const base = published(2);
-    const next = recordedPointer(base, null, ['m1', 'm2'], new Date(T0 + minutes(1)));
+    const next = advancedPointer(base, 7, new Date(T0 + minutes(1)));
     expect(next).toMatchObject({
       version: 2,
       revision: 3,
+      publishedSeq: 7,
       snapshotKey: base.snapshotKey,
       history: base.history,
     });
-    expect(next.recentMessageIds).toEqual(['m1', 'm2']);
     expect(next.writeId).not.toBe(base.writeId);
+  });
+
+  it('the pointer stays under 4 KB whatever the history: 600 runs an hour apart, then 2,100 a second apart', () => {
+    let pointer = published(600, 3_600_000, { versions: 5, minutes: 60 });
+    for (let index = 0; index < 2100; index++) {
+      pointer = nextPointer(
+        pointer,
+        {
+          key: snapshotKey('words', pointer.version + 1, `stream-${index}`),
+          recordCount: index,
+          dimension: 4,
+          runId: null,
+          seq: pointer.publishedSeq + 10,
+          entries: 10,
+        },
+        { versions: 5, minutes: 60 },
+        new Date(T0 + 600 * 3_600_000 + index * 1000),
+      );
+    }
+    expect(JSON.stringify(pointer).length).toBeLessThan(4096);
   });
 
   it('retired ranges stay bounded: ranges past the floor collapse into one', () => {
