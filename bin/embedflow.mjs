@@ -6,9 +6,6 @@ import { register } from 'tsx/esm/api';
 // JSON logs and EMF metrics, meant for CloudWatch, stay off unless asked for.
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-// The package targets Node 20 with locked SDK versions; the SDK's notice about its future releases
-// needing Node 22 would otherwise open every command's stderr.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 register();
 await import('./embedflow.ts');

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { Alarms, METRICS_NAMESPACE, SERVICE_NAME } from './alarms.ts';
@@ -9,7 +9,7 @@ import { resolveSettings, type Settings } from './settings.ts';
 import { EfsSnapshotCache } from './snapshot-cache.ts';
 import { Storage } from './storage.ts';
 import { Triggers } from './triggers.ts';
-import { LAMBDA_RUNTIME, PROJECT_ROOT, WorkflowFunctions } from './workflow-functions.ts';
+import { PROJECT_ROOT, WorkflowFunctions } from './workflow-functions.ts';
 import { WorkflowStateMachine } from './workflow-state-machine.ts';
 
 export const DEFINITION_PATH = join(PROJECT_ROOT, 'statemachines', 'embedding-merge.asl.json');
@@ -101,10 +101,6 @@ export class EmbedflowStack extends Stack {
       snapshotCache: this.snapshotCache,
       logRetention,
       removalPolicy,
-    });
-    Validations.of(this.functions).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: `${LAMBDA_RUNTIME.name} is the runtime the handlers and the Chroma binding are tested on; moving to a newer one is a tested upgrade, not a default.`,
     });
 
     this.workflow = new WorkflowStateMachine(this, 'Workflow', {

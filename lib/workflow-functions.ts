@@ -13,7 +13,10 @@ import { accessStatements, acknowledgePrefixWildcards } from './grants.ts';
 import type { EfsSnapshotCache } from './snapshot-cache.ts';
 
 export const PROJECT_ROOT = join(import.meta.dirname, '..');
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_22_X;
+/** The Node the tests run on (the `node` devDependency, `engines`): production and tests agree. */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+/** esbuild's name for the same Node: `nodejs24.x` → `node24`. */
+const BUNDLE_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
 export const DEFAULT_SNAPSHOT_CACHE_DIR = '/tmp/embedflow-cache';
 
 /** ESM output still meets CommonJS dependencies that call `require`: give them one. */
@@ -108,7 +111,7 @@ export class WorkflowFunctions extends Construct {
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
+        target: BUNDLE_TARGET,
         mainFields: ['module', 'main'],
         banner: ESM_REQUIRE_BANNER,
         minify: true,

@@ -36,17 +36,6 @@ export interface RunOptions {
   onEvent?: (event: HistoryEvent) => void;
 }
 
-// aws-local-stepfunctions targets Node 22; Node 20 lacks Promise.withResolvers.
-if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-  Object.assign(Promise, {
-    withResolvers() {
-      const handles: Record<string, unknown> = {};
-      handles.promise = new Promise((resolve, reject) => Object.assign(handles, { resolve, reject }));
-      return handles;
-    },
-  });
-}
-
 // Two library gaps would let handlers run after their Map has failed: queued iterations keep
 // starting after one failed (a caught Map failure would run the rest behind the Catch's back), and
 // an iteration started under an aborted parent still runs its first state. Step Functions stops a

@@ -108,7 +108,7 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
 
   it('gives every function the names, Powertools settings and every tunable with its default', () => {
     for (const [, fn] of resources(template, 'AWS::Lambda::Function')) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['x86_64'] });
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['x86_64'] });
       expect(fn.Properties.Environment.Variables).toMatchObject({
         ...SETTING_DEFAULTS,
         SNAPSHOT_CACHE_DIR: '/tmp/embedflow-cache',
