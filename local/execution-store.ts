@@ -3,7 +3,8 @@ import { appendFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { ExecutionResult, HistoryEvent } from './asl-runner.ts';
+import type { ExecutionResult } from './asl-runner.ts';
+import type { ExecutionStatus, HistoryEvent } from './execution-history.ts';
 
 /**
  * Executions on disk, one directory each: `<dir>/<executionId>/execution.json` (replaced
@@ -17,8 +18,6 @@ export interface ExecutionMeta {
   input: unknown;
   startDate: string;
 }
-
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
 
 export interface ExecutionSummary extends ExecutionMeta {
   status: ExecutionStatus;
