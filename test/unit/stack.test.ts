@@ -5,11 +5,12 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { placeholdersIn, readAsl, tasksByPlaceholder, withDistributedChunkMap } from '../../lib/asl.ts';
+import { readAsl, tasksByPlaceholder, withDistributedChunkMap } from '../../lib/asl.ts';
 import { CHROMA_PACKAGES } from '../../lib/chroma-runtime.ts';
 import { DEFINITION_PATH, EmbedflowStack, type EmbedflowStackProps } from '../../lib/embedflow-stack.ts';
 import { FUNCTION_SPECS } from '../../lib/function-specs.ts';
 import { SETTING_DEFAULTS } from '../../lib/settings.ts';
+import { placeholdersIn } from '../../statemachines/definition.ts';
 
 const CDK_CONTEXT = JSON.parse(readFileSync(join(import.meta.dirname, '../../cdk.json'), 'utf8')).context;
 const ASL = readAsl(DEFINITION_PATH);
