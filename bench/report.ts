@@ -1,5 +1,14 @@
 import type { ScenarioResult } from './harness.ts';
-import type { BenchResult } from './run-bench.ts';
+
+/** One benchmark run: what `embedflow bench --json` prints and docs/benchmarks.md renders. */
+export interface BenchResult {
+  quick: boolean;
+  machine: string;
+  startedAt: string;
+  wallSeconds: number;
+  scenarios: ScenarioResult[];
+  ratios: Record<string, number>;
+}
 
 /** docs/benchmarks.md: tables straight from the measured rows, charts, and what they mean. */
 function tableOf(rows: ScenarioResult[]): string {

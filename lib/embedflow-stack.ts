@@ -1,7 +1,7 @@
-import { join } from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { DEFINITION_PATH } from '../local/package-paths.ts';
 import { Alarms, METRICS_NAMESPACE, SERVICE_NAME } from './alarms.ts';
 import { CompactionQueue } from './compaction-queue.ts';
 import type { FunctionId } from './function-specs.ts';
@@ -9,10 +9,10 @@ import { resolveSettings, type Settings } from './settings.ts';
 import { EfsSnapshotCache } from './snapshot-cache.ts';
 import { Storage } from './storage.ts';
 import { Triggers } from './triggers.ts';
-import { PROJECT_ROOT, WorkflowFunctions } from './workflow-functions.ts';
+import { WorkflowFunctions } from './workflow-functions.ts';
 import { WorkflowStateMachine } from './workflow-state-machine.ts';
 
-export const DEFINITION_PATH = join(PROJECT_ROOT, 'statemachines', 'embedding-merge.asl.json');
+export { DEFINITION_PATH };
 
 export interface EmbedflowStackProps extends StackProps {
   /** Handler tunables (DESIGN.md section 6); unset ones come from CDK context, then the defaults. */
