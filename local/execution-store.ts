@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionResult } from './asl-runner.ts';
 import type { ExecutionStatus, HistoryEvent } from './execution-history.ts';
+import { alive } from './process-alive.ts';
 
 /**
  * Executions on disk, one directory each: `<dir>/<executionId>/execution.json` (replaced
@@ -125,14 +126,5 @@ export class ExecutionStore {
       .split('\n')
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as HistoryEvent);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
