@@ -15,7 +15,7 @@ import { WorkflowStateMachine } from './workflow-state-machine.ts';
 export { DEFINITION_PATH };
 
 export interface EmbedflowStackProps extends StackProps {
-  /** Handler tunables (DESIGN.md section 6); unset ones come from CDK context, then the defaults. */
+  /** Handler tunables (README, Configuration); unset ones come from CDK context, then the defaults. */
   settings?: Settings;
   /** Run the chunk Map as a Distributed Map (child executions) for very large runs. */
   distributedChunkMap?: boolean;
