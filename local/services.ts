@@ -35,6 +35,8 @@ export function localEnv(s3Port: number, dynamoPort: number, dataDir: string): R
     AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${dynamoPort}`,
     BUCKET_NAME: LOCAL_BUCKET,
     TABLE_NAME: LOCAL_TABLE,
+    // s3rver checks no checksum: computing a CRC32 of every body would be wasted work locally.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     SNAPSHOT_CACHE_DIR: join(dataDir, 'cache'),
     EMBEDFLOW_WORK_DIR: join(dataDir, 'work'),
   };
