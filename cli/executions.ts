@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { HistoryEvent } from '../local/asl-runner.ts';
 import { type ExecutionSource, LocalExecutionSource } from '../local/console/execution-source.ts';
-import { checkStateMachineArn } from './aws-mode.ts';
+import { checkStateMachineArn } from './aws-arguments.ts';
 import { table, UsageError } from './output.ts';
 
 /**

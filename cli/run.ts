@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { loadConfig } from '../lambdas/core/config/config.ts';
 import { inputPrefix, isValidRunId } from '../lambdas/core/workflow/run-layout.ts';
 import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
+import type { ExecutionResult } from '../local/asl-runner.ts';
 import { writeDemoInput } from '../local/demo-data.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { ExecutionStore } from '../local/execution-store.ts';
@@ -27,7 +28,7 @@ export interface RunOptions extends GlobalOptions {
 export interface RunSummary {
   executionId: string;
   runId: string;
-  status: 'SUCCEEDED' | 'FAILED';
+  status: ExecutionResult['status'];
   error?: { name: string; message: string };
   collections: Record<string, Omit<CollectionSummary, 'collection'>>;
   wallMs: number;
@@ -62,8 +63,13 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
   let demoDir: string | undefined;
   try {
     let inputDir = options.input ? resolve(options.input) : '';
+    // A demo's input cannot be bad, so its stack comes up (or is found) while the input is generated;
+    // an --input directory is checked first, so that a bad one exits 2 with nothing started.
+    let stack: ReturnType<typeof useLocalStack> | undefined;
     if (options.demo) {
       await mkdir(dataDir, { recursive: true });
+      stack = useLocalStack(dataDir);
+      stack.catch(() => {}); // awaited below, where a failure is reported
       demoDir = await mkdtemp(join(dataDir, 'demo-input-'));
       const written = await writeDemoInput({
         dir: demoDir,
@@ -79,7 +85,7 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       inputDir = demoDir;
     }
     const input = await scanInputDir(inputDir);
-    const rt = await useLocalStack(dataDir);
+    const rt = await (stack ?? useLocalStack(dataDir));
     progress.message(
       `run ${runId}: uploading ${input.collections.reduce((n, c) => n + c.files.length, 0)} delta files`,
     );
@@ -96,6 +102,7 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
     const result = await executeLocally({
       input: executionInput,
       executionId,
+      progress,
       onEvent: (event) => {
         store.appendEvent(executionId, event);
         progress.handle(event);

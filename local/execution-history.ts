@@ -4,6 +4,19 @@ import type { StateMachine } from 'aws-local-stepfunctions';
  * The execution history of a local run: aws-local-stepfunctions' event log turned into events
  * named and ordered as Step Functions' GetExecutionHistory reports them.
  */
+
+/**
+ * An execution's status as Step Functions names it, for local and AWS executions alike. A local
+ * run ends SUCCEEDED or FAILED, or is ABORTED when its process died.
+ */
+export type ExecutionStatus =
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'TIMED_OUT'
+  | 'ABORTED'
+  | 'PENDING_REDRIVE';
+
 export interface HistoryEvent {
   id: number;
   type: string;

@@ -2,9 +2,8 @@ import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
   GetExecutionHistoryCommand,
-  SFNClient,
 } from '@aws-sdk/client-sfn';
-import { getAwsExecution, listAwsExecutions } from '../../cli/aws-mode.ts';
+import { getAwsExecution, listAwsExecutions, sfnClientFor } from './aws-executions.ts';
 import {
   detailOf,
   type ExecutionDetail,
@@ -23,7 +22,7 @@ export class AwsExecutionSource implements ExecutionSource {
 
   constructor(
     private readonly stateMachineArn: string,
-    private readonly client = new SFNClient({ region: stateMachineArn.split(':')[3] || undefined }),
+    private readonly client = sfnClientFor(stateMachineArn),
   ) {
     this.description = `AWS executions of ${stateMachineArn}`;
     this.executionArnPrefix = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:`;

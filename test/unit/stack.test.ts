@@ -5,11 +5,12 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { placeholdersIn, readAsl, tasksByPlaceholder, withDistributedChunkMap } from '../../lib/asl.ts';
+import { readAsl, tasksByPlaceholder, withDistributedChunkMap } from '../../lib/asl.ts';
 import { CHROMA_PACKAGES } from '../../lib/chroma-runtime.ts';
 import { DEFINITION_PATH, EmbedflowStack, type EmbedflowStackProps } from '../../lib/embedflow-stack.ts';
 import { FUNCTION_SPECS } from '../../lib/function-specs.ts';
 import { SETTING_DEFAULTS } from '../../lib/settings.ts';
+import { placeholdersIn } from '../../statemachines/definition.ts';
 
 const CDK_CONTEXT = JSON.parse(readFileSync(join(import.meta.dirname, '../../cdk.json'), 'utf8')).context;
 const ASL = readAsl(DEFINITION_PATH);
@@ -108,7 +109,7 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
 
   it('gives every function the names, Powertools settings and every tunable with its default', () => {
     for (const [, fn] of resources(template, 'AWS::Lambda::Function')) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['x86_64'] });
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['x86_64'] });
       expect(fn.Properties.Environment.Variables).toMatchObject({
         ...SETTING_DEFAULTS,
         SNAPSHOT_CACHE_DIR: '/tmp/embedflow-cache',

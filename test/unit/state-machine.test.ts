@@ -7,7 +7,8 @@ import {
   stateTypes,
   substitutePlaceholders,
 } from '../../local/asl-runner.ts';
-import { LOCAL_TASK_HANDLERS, loadDefinition } from '../../local/workflow.ts';
+import { loadDefinition, localTaskHandlers } from '../../local/workflow.ts';
+import { type AslDocument, statesOf } from '../../statemachines/definition.ts';
 
 const require = createRequire(import.meta.url);
 const validate = require('asl-validator') as (definition: unknown) => {
@@ -16,17 +17,8 @@ const validate = require('asl-validator') as (definition: unknown) => {
 };
 
 type State = Record<string, any>;
-function allStates(definition: object): [string, State][] {
-  const states: [string, State][] = [];
-  const visit = (machine: { States: Record<string, State> }) => {
-    for (const [name, state] of Object.entries(machine.States)) {
-      states.push([name, state]);
-      if (state.ItemProcessor) visit(state.ItemProcessor);
-    }
-  };
-  visit(definition as { States: Record<string, State> });
-  return states;
-}
+const allStates = (definition: object): [string, State][] =>
+  [...statesOf(definition as AslDocument)].map(([name, { state }]) => [name, state]);
 
 describe('statemachines/embedding-merge.asl.json', () => {
   const definition = loadDefinition();
@@ -52,7 +44,7 @@ describe('statemachines/embedding-merge.asl.json', () => {
     ]) {
       expect(types.get(name!), name).toBe(type);
     }
-    expect(findTaskStates(definition).sort()).toEqual(Object.keys(LOCAL_TASK_HANDLERS).sort());
+    expect(findTaskStates(definition).sort()).toEqual(Object.keys(localTaskHandlers()).sort());
   });
 
   it('gives every Task a timeout and a placeholder ARN, and never retries bad input', () => {
@@ -78,6 +70,15 @@ describe('statemachines/embedding-merge.asl.json', () => {
       'LeaseLostError',
       'StoreUnavailableError',
     ]);
+  });
+
+  it('retries transient errors with one Retry block, the same on every Task, after any specific one', () => {
+    const transient = allStates(definition)
+      .filter(([, state]) => state.Type === 'Task')
+      .map(([name, state]) => [name, state.Retry?.at(-1)] as const);
+    const [, shared] = transient[0]!;
+    expect(shared.ErrorEquals).toContain('Lambda.ServiceException');
+    for (const [name, retry] of transient) expect(retry, name).toEqual(shared);
   });
 
   it('substitutes every placeholder', () => {
