@@ -83,6 +83,9 @@ export async function finalMerge(
     lockHoldMs: result.lockHoldMs,
     lockAcquireMs: result.lockAcquireMs,
     casRetries: result.casRetries,
+    commitMs: result.commitMs,
+    waitMs: result.waitMs,
+    logSeq: result.seq,
     alreadyApplied: result.status === 'already-applied',
     finalMergeMs: result.publishMs,
   };

@@ -61,6 +61,12 @@ export interface CollectionSummary {
   lockHoldMs: number;
   lockAcquireMs: number;
   casRetries: number;
+  /** Writing the run's change set and appending its log entry. */
+  commitMs: number;
+  /** From the append until a publication included the run. */
+  waitMs: number;
+  /** The run's entry in the collection's commit log. */
+  logSeq: number;
   alreadyApplied: boolean;
   finalMergeMs: number;
 }
