@@ -37,7 +37,8 @@ export interface ScanOptions {
 type Resolved = { type: 'file' | 'directory' | 'other'; real: string } | { problem: string };
 
 class Scan {
-  readonly unknown: string[] = [];
+  /** Entries that are not deltas, with what they are ("is not a delta"). */
+  readonly unknown: { label: string; what: string }[] = [];
   readonly unreadable: string[] = [];
   constructor(
     readonly dir: string,
@@ -81,9 +82,10 @@ export async function scanInputDir(dir: string, options: ScanOptions = {}): Prom
       continue;
     }
     if (resolved.type !== 'directory') {
-      scan.unknown.push(
-        `${entry.name} is not a folder (DIR holds one folder per collection: DIR/<collection>/<delta>)`,
-      );
+      scan.unknown.push({
+        label: entry.name,
+        what: 'is not a folder (DIR holds one folder per collection: DIR/<collection>/<delta>)',
+      });
       continue;
     }
     try {
@@ -104,12 +106,12 @@ export async function scanInputDir(dir: string, options: ScanOptions = {}): Prom
       throw new UsageError(
         problemList(
           dir,
-          scan.unknown,
+          scan.unknown.map(({ label, what }) => `${label} ${what}`),
           `${DELTA_KINDS}; --skip-unknown skips entries that are not deltas, with a warning`,
         ),
       );
     }
-    for (const problem of scan.unknown) warn(`--input ${dir}: skipped ${problem}`);
+    for (const { label, what } of scan.unknown) warn(`--input ${dir}: skipped ${label}, which ${what}`);
   }
   if (collections.length === 0) {
     throw new UsageError(
@@ -138,7 +140,7 @@ async function scanCollection(scan: Scan, collectionDir: string): Promise<LocalD
     } else {
       const what =
         resolved.type === 'directory' ? `a folder without ${CHROMA_DIRECTORY_MARKER}` : 'not a delta';
-      scan.unknown.push(`${label} is ${what}`);
+      scan.unknown.push({ label, what: `is ${what}` });
     }
   }
   return deltas;

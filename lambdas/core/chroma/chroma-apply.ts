@@ -20,6 +20,27 @@ export interface ApplyStats {
 }
 
 export const CHROMA_BATCH = 1000;
+/**
+ * Request bytes per batch. The pinned Chroma refuses bodies past 40 MiB (413 Payload Too Large),
+ * so a batch is also cut by size: a thousand records with 50 KB documents would not fit.
+ */
+export const CHROMA_BATCH_BYTES = 16 * 1024 * 1024;
+
+/**
+ * About what an op adds to a request body (JSON numbers of float32 values take up to ~25 bytes).
+ * A document update is sent with the record's current embedding.
+ */
+function requestBytes(op: RecordOp, dimension: number | null): number {
+  let bytes = Buffer.byteLength(op.id) + 16;
+  if (op.op === 'delete') return bytes;
+  if (op.op === 'upsert') bytes += op.embedding.length * 25;
+  if (op.document !== undefined) {
+    bytes += Buffer.byteLength(op.document) * 2; // JSON escapes
+    if (op.op === 'update') bytes += (dimension ?? 0) * 25;
+  }
+  if (op.metadata !== undefined) bytes += Buffer.byteLength(JSON.stringify(op.metadata));
+  return bytes;
+}
 
 export function emptyStats(dimension: number | null): ApplyStats {
   return { inserted: 0, replaced: 0, deleted: 0, updated: 0, missingIds: [], dimension };
@@ -32,6 +53,12 @@ export async function applyOps(
   stats: ApplyStats = emptyStats(dimension),
 ): Promise<ApplyStats> {
   let batch: RecordOp[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length > 0) await applyBatch(collection, batch, stats);
+    batch = [];
+    batchBytes = 0;
+  };
   for await (const op of ops) {
     if (op.op === 'upsert') {
       stats.dimension ??= op.embedding.length;
@@ -41,13 +68,13 @@ export async function applyOps(
         );
       }
     }
+    const bytes = requestBytes(op, stats.dimension);
+    if (batchBytes + bytes > CHROMA_BATCH_BYTES) await flush();
     batch.push(op);
-    if (batch.length >= CHROMA_BATCH) {
-      await applyBatch(collection, batch, stats);
-      batch = [];
-    }
+    batchBytes += bytes;
+    if (batch.length >= CHROMA_BATCH) await flush();
   }
-  if (batch.length > 0) await applyBatch(collection, batch, stats);
+  await flush();
   return stats;
 }
 

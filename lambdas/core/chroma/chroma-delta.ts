@@ -3,12 +3,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Collection } from 'chromadb';
+import type { Collection, EmbeddingFunction } from 'chromadb';
 import { BadInputError, ChromaStartError } from '../errors.ts';
 import type { DeltaRef } from '../records/deltas.ts';
 import { parseRecordObject, type RecordOp } from '../records/records.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { startChroma } from './chroma-server.ts';
+import { type ChromaServer, startChroma } from './chroma-server.ts';
 
 /**
  * A delta that is a Chroma persist directory (what a PersistentClient writes: `chroma.sqlite3`
@@ -28,11 +28,14 @@ export async function* readChromaDelta(
   try {
     await downloadDirectory(objects, delta, dir);
     const server = await startChroma(dir).catch((error: unknown) => {
-      if (!(error instanceof ChromaStartError)) throw error;
-      throw new BadInputError(`${delta.label}: Chroma could not open this directory (${error.message})`);
+      // A server that exits on its own (a panic: not a database, a newer schema) was given a bad
+      // directory; one that was killed or never answered is an infrastructure failure.
+      if (!(error instanceof ChromaStartError) || !/ exited \((?!SIGKILL)/.test(error.message)) throw error;
+      const reason = error.message.replace(/^Chroma server for \S+ /, 'the server ');
+      throw new BadInputError(`${delta.label}: Chroma could not open this directory (${reason})`);
     });
     try {
-      const collection = await pickCollection(server.client, delta);
+      const collection = await pickCollection(server, delta);
       let position = 0;
       while (true) {
         const page = await collection.get({
@@ -82,16 +85,31 @@ async function downloadDirectory(objects: ObjectStore, delta: DeltaRef, dir: str
   }
 }
 
+/**
+ * Reads only the embeddings stored in the directory. Passing it also keeps the client from
+ * trying to load the embedding function the collection was created with (a Python default, an
+ * OpenAI key…), which it cannot and which would only print warnings.
+ */
+const storedEmbeddingsOnly: EmbeddingFunction = {
+  generate: async () => {
+    throw new Error('a Chroma directory delta is read with its stored embeddings; nothing is embedded');
+  },
+};
+
 /** The only collection in the directory, or the one named like the embedflow collection. */
-async function pickCollection(client: import('chromadb').ChromaClient, delta: DeltaRef): Promise<Collection> {
-  const collections = await client.listCollections();
-  const names = collections.map((collection) => collection.name).sort();
-  if (collections.length === 1) return collections[0]!;
-  const named = collections.find((collection) => collection.name === delta.collection);
-  if (named) return named;
+async function pickCollection(server: ChromaServer, delta: DeltaRef): Promise<Collection> {
+  // Names through the REST API: the client's listCollections instantiates every collection.
+  const response = await fetch(
+    `http://127.0.0.1:${server.port}/api/v2/tenants/default_tenant/databases/default_database/collections`,
+  );
+  if (!response.ok) throw new Error(`listing the collections of ${delta.label}: HTTP ${response.status}`);
+  const names = ((await response.json()) as { name: string }[]).map((collection) => collection.name).sort();
+  const name = names.length === 1 ? names[0] : names.find((candidate) => candidate === delta.collection);
+  if (name !== undefined)
+    return server.client.getCollection({ name, embeddingFunction: storedEmbeddingsOnly });
   throw new BadInputError(
-    collections.length === 0
+    names.length === 0
       ? `${delta.label}: the Chroma directory holds no collection`
-      : `${delta.label}: the Chroma directory holds ${collections.length} collections (${names.join(', ')}) and none is named ${delta.collection === undefined ? 'like the delta' : `"${delta.collection}"`}: keep one collection per delta directory`,
+      : `${delta.label}: the Chroma directory holds ${names.length} collections (${names.join(', ')}) and none is named ${delta.collection === undefined ? 'like the delta' : `"${delta.collection}"`}: keep one collection per delta directory`,
   );
 }
