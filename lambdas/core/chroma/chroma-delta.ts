@@ -67,7 +67,7 @@ export async function* readChromaDelta(
 }
 
 async function downloadDirectory(objects: ObjectStore, delta: DeltaRef, dir: string): Promise<void> {
-  const keys = await objects.listKeys(delta.key);
+  const keys = delta.files ? delta.files.map((file) => delta.key + file) : await objects.listKeys(delta.key); // a stream applyDelta names the directory only
   if (!keys.includes(`${delta.key}${CHROMA_DIRECTORY_MARKER}`)) {
     throw new BadInputError(
       `${delta.label} is not a Chroma persist directory: it holds no ${CHROMA_DIRECTORY_MARKER}`,

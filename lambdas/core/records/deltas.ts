@@ -14,6 +14,11 @@ export interface DeltaRef {
   label: string;
   /** The embedflow collection: names the Chroma collection to read when a directory holds several. */
   collection?: string;
+  /**
+   * A Chroma directory's files, relative to `key`, found when SplitIntoChunks listed the prefix:
+   * ProcessChunk then reads them without listing (it may read the input area, not list it).
+   */
+  files?: string[];
 }
 
 export type DeltaKind = 'jsonl' | 'jsonl.gz' | 'chroma';
@@ -51,20 +56,22 @@ export async function listDeltas(
     const name = key.slice(normalized.length);
     if (name === '' || name.endsWith('/')) continue;
     const slash = name.indexOf('/');
-    if (slash === -1) files.push(name);
-    else
-      folders.set(name.slice(0, slash), [
-        ...(folders.get(name.slice(0, slash)) ?? []),
-        name.slice(slash + 1),
-      ]);
+    if (slash === -1) {
+      files.push(name);
+      continue;
+    }
+    const folder = name.slice(0, slash);
+    if (!folders.has(folder)) folders.set(folder, []);
+    folders.get(folder)!.push(name.slice(slash + 1));
   }
   const where = (name: string) => `s3://${objects.bucket}/${normalized}${name}`;
   const refused = files.filter((name) => !fileDeltaKind(name)).map(where);
-  const entries = files
+  const entries: { name: string; key: string; files?: string[] }[] = files
     .filter((name) => fileDeltaKind(name))
     .map((name) => ({ name, key: normalized + name }));
   for (const [name, inner] of folders) {
-    if (inner.includes(CHROMA_DIRECTORY_MARKER)) entries.push({ name, key: `${normalized}${name}/` });
+    if (inner.includes(CHROMA_DIRECTORY_MARKER))
+      entries.push({ name, key: `${normalized}${name}/`, files: inner });
     else refused.push(`${where(name)}/ (a folder without ${CHROMA_DIRECTORY_MARKER})`);
   }
   if (refused.length > 0) {
@@ -74,18 +81,39 @@ export async function listDeltas(
   }
   return entries
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map(({ key }) => ({ key, label: key.slice(root.length), collection }));
+    .map(({ key, files }) => ({ key, label: key.slice(root.length), collection, ...(files && { files }) }));
 }
 
-/** Checks an explicit list of delta keys (the execution input's `deltas`) by the same rules. */
-export function deltaRefsFromKeys(keys: string[], collection: string): DeltaRef[] {
+/**
+ * Checks an explicit list of delta keys (the execution input's `deltas`) by the same rules; a
+ * Chroma directory is its key prefix ending in "/", whose files are listed here.
+ */
+export async function deltaRefsFromKeys(
+  objects: ObjectStore,
+  keys: string[],
+  collection: string,
+): Promise<DeltaRef[]> {
   const refused = keys.filter((key) => !deltaKind(key));
   if (refused.length > 0) {
     throw new BadInputError(
       `deltas: ${refused.map((key) => JSON.stringify(key)).join(', ')} ${refused.length === 1 ? 'is' : 'are'} not a delta key; ${DELTA_KINDS}, given as its key prefix ending in "/"`,
     );
   }
-  return [...new Set(keys)].sort().map((key) => ({ key, label: key, collection }));
+  const refs: DeltaRef[] = [];
+  for (const key of [...new Set(keys)].sort()) {
+    if (deltaKind(key) !== 'chroma') {
+      refs.push({ key, label: key, collection });
+      continue;
+    }
+    const files = (await objects.listKeys(key)).map((inner) => inner.slice(key.length)).filter(Boolean);
+    if (!files.includes(CHROMA_DIRECTORY_MARKER)) {
+      throw new BadInputError(
+        `deltas: s3://${objects.bucket}/${key} holds no ${CHROMA_DIRECTORY_MARKER}; ${DELTA_KINDS}`,
+      );
+    }
+    refs.push({ key, label: key, collection, files });
+  }
+  return refs;
 }
 
 /**

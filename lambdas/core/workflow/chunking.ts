@@ -37,7 +37,7 @@ export async function splitIntoChunks(
   const collection = validateCollectionName(input.name);
   const deltas = input.deltaPrefix
     ? await listDeltas(rt.objects, input.deltaPrefix, collection)
-    : deltaRefsFromKeys(input.deltas!, collection);
+    : await deltaRefsFromKeys(rt.objects, input.deltas!, collection);
   assertHasDeltas(
     deltas,
     input.deltaPrefix ? `s3://${rt.objects.bucket}/${input.deltaPrefix}` : 'the deltas list',
