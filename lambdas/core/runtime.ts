@@ -1,10 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ChromaSnapshotBuilder } from './chroma/snapshot-builder.ts';
 import { type Config, loadConfig } from './config/config.ts';
+import { logger, recordMetrics } from './observability/observability.ts';
 import { LeaseLock } from './protocol/lock.ts';
 import { PointerStore } from './protocol/pointer.ts';
+import { type Clock, type ItemStore, systemClock } from './protocol/ports.ts';
 import type { PublishDeps } from './protocol/publish.ts';
 import { type AwsContext, createAwsContext } from './storage/aws-clients.ts';
+import { DynamoItemStore } from './storage/dynamo-item-store.ts';
 import { ObjectStore } from './storage/object-store.ts';
 import { SnapshotStore } from './storage/snapshot-store.ts';
 
@@ -15,31 +19,50 @@ import { SnapshotStore } from './storage/snapshot-store.ts';
 export interface Runtime {
   config: Config;
   aws: AwsContext;
+  clock: Clock;
+  items: ItemStore;
   objects: ObjectStore;
   pointers: PointerStore;
   lock: LeaseLock;
   snapshots: SnapshotStore;
+  builder: ChromaSnapshotBuilder;
   workDir: string;
 }
 
 type Env = Record<string, string | undefined>;
 
-export function createRuntime(env: Env = process.env): Runtime {
+export function createRuntime(env: Env = process.env, clock: Clock = systemClock): Runtime {
   const config = loadConfig(env);
   const aws = createAwsContext(env);
   const objects = new ObjectStore(aws.s3, aws.bucket);
+  const items = new DynamoItemStore(aws.dynamo, aws.table);
+  const snapshots = new SnapshotStore(objects, env.SNAPSHOT_CACHE_DIR ?? join(tmpdir(), 'embedflow-cache'));
+  const workDir = env.EMBEDFLOW_WORK_DIR ?? join(tmpdir(), 'embedflow-work');
   return {
     config,
     aws,
+    clock,
+    items,
     objects,
-    pointers: new PointerStore(aws.dynamo, aws.table),
-    lock: new LeaseLock(aws.dynamo, aws.table, {
+    pointers: new PointerStore(items, clock),
+    lock: new LeaseLock(items, {
       leaseSeconds: config.lockDurationSeconds,
       heartbeatSeconds: config.heartbeatIntervalSeconds,
       waitSeconds: config.lockWaitSeconds,
+      clock,
+      onHeartbeatFailure: ({ collection, owner, error, remainingMs }) => {
+        logger.warn('lock heartbeat failed', {
+          collection,
+          owner,
+          remainingMs,
+          error: (error as Error).message,
+        });
+        recordMetrics({ HeartbeatFailures: 1 });
+      },
     }),
-    snapshots: new SnapshotStore(objects, env.SNAPSHOT_CACHE_DIR ?? join(tmpdir(), 'embedflow-cache')),
-    workDir: env.EMBEDFLOW_WORK_DIR ?? join(tmpdir(), 'embedflow-work'),
+    snapshots,
+    builder: new ChromaSnapshotBuilder(snapshots, workDir),
+    workDir,
   };
 }
 
@@ -60,9 +83,10 @@ export function publishDeps(rt: Runtime, extra: Partial<PublishDeps> = {}): Publ
   return {
     pointers: rt.pointers,
     lock: rt.lock,
+    builder: rt.builder,
     snapshots: rt.snapshots,
+    clock: rt.clock,
     config: rt.config,
-    workDir: rt.workDir,
     ...extra,
   };
 }

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
+import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
 import { lockId } from '../../lambdas/core/protocol/lock.ts';
 import type { Pointer } from '../../lambdas/core/protocol/pointer.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
@@ -35,16 +34,10 @@ async function crash(collection: string, runId: string, at: string, prefix: stri
 }
 
 /** Opens the snapshot the pointer names in a fresh Chroma server and returns its ids. */
-async function snapshotIds(rt: Runtime, pointer: Pointer): Promise<string[]> {
-  const cached = await rt.snapshots.materialize(pointer.snapshotKey!);
-  const server = await startChroma(cached.path);
-  try {
-    const collection = await openCollection(server, pointer.collection);
-    const { ids } = await collection.get({ include: [] });
-    return ids.sort();
-  } finally {
-    await server.stop();
-  }
+function snapshotIds(rt: Runtime, pointer: Pointer): Promise<string[]> {
+  return withPublishedCollection(rt, pointer.collection, async ({ collection }) =>
+    (await collection.get({ include: [] })).ids.sort(),
+  );
 }
 
 describe('crashes between phases', () => {

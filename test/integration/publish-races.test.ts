@@ -1,8 +1,8 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
+import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
 import { LeaseLock, lockId } from '../../lambdas/core/protocol/lock.ts';
+import { systemClock } from '../../lambdas/core/protocol/ports.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps, type Runtime } from '../../lambdas/core/runtime.ts';
@@ -31,16 +31,11 @@ async function expireLease(rt: Runtime, collection: string) {
   );
 }
 
-async function countAndIds(rt: Runtime, collection: string) {
-  const pointer = await rt.pointers.read(collection);
-  const cached = await rt.snapshots.materialize(pointer.snapshotKey!);
-  const server = await startChroma(cached.path);
-  try {
-    const opened = await openCollection(server, collection);
-    return { count: await opened.count(), ids: new Set((await opened.get({ include: [] })).ids) };
-  } finally {
-    await server.stop();
-  }
+function countAndIds(rt: Runtime, collection: string) {
+  return withPublishedCollection(rt, collection, async ({ collection: opened }) => ({
+    count: await opened.count(),
+    ids: new Set((await opened.get({ include: [] })).ids),
+  }));
 }
 
 describe.each(['two-phase', 'single-phase'] as const)('%s: concurrent publishers', (strategy) => {
@@ -116,11 +111,11 @@ describe('fencing and leases', () => {
   it('clocks that disagree cost only wasted work: a writer 10 minutes fast steals live leases, nothing is lost', async () => {
     const rt = stack.runtime({ MAX_CAS_RETRIES: '10' });
     const collection = uniqueCollection('words');
-    const fastClock = new LeaseLock(rt.aws.dynamo, rt.aws.table, {
+    const fastClock = new LeaseLock(rt.items, {
       leaseSeconds: 60,
       heartbeatSeconds: 15,
       waitSeconds: 60,
-      now: () => Date.now() + 10 * 60_000,
+      clock: { now: () => Date.now() + 10 * 60_000, sleep: systemClock.sleep },
     });
     const results = await Promise.all([
       ...Array.from({ length: 3 }, (_, index) =>
@@ -188,53 +183,15 @@ describe('fencing and leases', () => {
     await publish(publishDeps(rt), collection, opsChange('a', makeUpserts('a', 2, DIM)));
     await publish(publishDeps(rt), collection, opsChange('b', makeUpserts('b', 2, DIM)));
     const head = await rt.pointers.read(collection);
-    const stale = { ...head, version: 2, snapshotKey: 'snapshots/x/forged.tar', fence: head.fence + 100 };
-    expect(await rt.pointers.swap(1, stale)).toBe(false);
-    const lowerFence = { ...head, version: 3, fence: head.fence - 1 };
-    expect(await rt.pointers.swap(2, lowerFence)).toBe(false);
+    const stale = { ...head, revision: 1, version: 1 };
+    const forged = {
+      ...head,
+      revision: 2,
+      version: 2,
+      snapshotKey: 'snapshots/x/forged.tar',
+      writeId: 'forged',
+    };
+    expect(await rt.pointers.swap(stale, forged)).toEqual({ swapped: false, head });
     expect(await rt.pointers.read(collection)).toEqual(head);
-  });
-
-  it('a heartbeat from a holder whose lease was taken over fails, stops it, and never rewrites the new lock', async () => {
-    const rt = stack.runtime();
-    const collection = uniqueCollection('words');
-    const options = { leaseSeconds: 30, heartbeatSeconds: 0.05, waitSeconds: 1 };
-    const first = await new LeaseLock(rt.aws.dynamo, rt.aws.table, options).acquire(collection);
-    await expireLease(rt, collection);
-    const second = await new LeaseLock(rt.aws.dynamo, rt.aws.table, {
-      ...options,
-      heartbeatSeconds: 60,
-    }).acquire(collection);
-    expect(second.fence).toBeGreaterThan(first.fence);
-    const before = (await rt.lock.list()).find((lock) => lock.collection === collection);
-
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(first.lost).toBe(true);
-    expect(() => first.assertHeld()).toThrow(/taken over/);
-    await first.release();
-
-    const after = (await rt.lock.list()).find((lock) => lock.collection === collection);
-    expect(after?.owner).toBe(second.owner);
-    expect(after?.fence).toBe(second.fence);
-    expect(after?.remainingMs).toBeGreaterThan(0);
-    expect(before?.owner).toBe(second.owner);
-    await second.release();
-    expect((await rt.lock.list()).find((lock) => lock.collection === collection)).toBeUndefined();
-  });
-
-  it('a busy lock makes acquire give up with LockBusyError after the wait, counting collisions', async () => {
-    const rt = stack.runtime();
-    const collection = uniqueCollection('words');
-    const lock = new LeaseLock(rt.aws.dynamo, rt.aws.table, {
-      leaseSeconds: 30,
-      heartbeatSeconds: 10,
-      waitSeconds: 0.3,
-    });
-    const held = await lock.acquire(collection);
-    await expect(lock.acquire(collection)).rejects.toMatchObject({ name: 'LockBusyError' });
-    await held.release();
-    const again = await lock.acquire(collection);
-    expect(again.collisions).toBe(0);
-    await again.release();
   });
 });

@@ -72,7 +72,12 @@ describe('statemachines/embedding-merge.asl.json', () => {
       }
     }
     const finalMergeRetries = allStates(definition).find(([name]) => name === 'FinalMerge')![1].Retry;
-    expect(finalMergeRetries[0].ErrorEquals).toEqual(['LockBusyError', 'CasConflictError', 'LeaseLostError']);
+    expect(finalMergeRetries[0].ErrorEquals).toEqual([
+      'LockBusyError',
+      'CasConflictError',
+      'LeaseLostError',
+      'StoreUnavailableError',
+    ]);
   });
 
   it('substitutes every placeholder', () => {

@@ -19,6 +19,8 @@ export interface Config {
   lockWaitSeconds: number;
   maxCasRetries: number;
   snapshotRetention: number;
+  /** Superseded snapshots are also kept this long, for readers that are still downloading them. */
+  snapshotRetentionMinutes: number;
   lockStrategy: 'two-phase' | 'single-phase';
   /** Two-phase only: the last rebase runs under the lock, so a long publish cannot be starved. */
   finalRebaseLocked: boolean;
@@ -63,6 +65,7 @@ const readers = {
   lockWaitSeconds: integer('LOCK_WAIT_SECONDS', 30, 0, 900),
   maxCasRetries: integer('MAX_CAS_RETRIES', 3, 0, 100),
   snapshotRetention: integer('SNAPSHOT_RETENTION', 5, 1, 1000),
+  snapshotRetentionMinutes: integer('SNAPSHOT_RETENTION_MINUTES', 60, 0, 10_080),
 };
 
 const CHUNK_SIZE_PREFIX = 'CHUNK_SIZE_';

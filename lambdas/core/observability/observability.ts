@@ -22,7 +22,8 @@ export type MetricName =
   | 'SegmentsMerged'
   | 'CasConflicts'
   | 'LockCollisions'
-  | 'RecordsPublished';
+  | 'RecordsPublished'
+  | 'HeartbeatFailures';
 
 const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = {
   LockAcquireMs: MetricUnit.Milliseconds,
@@ -33,6 +34,7 @@ const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = 
   CasConflicts: MetricUnit.Count,
   LockCollisions: MetricUnit.Count,
   RecordsPublished: MetricUnit.Count,
+  HeartbeatFailures: MetricUnit.Count,
 };
 
 export function recordMetrics(values: Partial<Record<MetricName, number>>): void {

@@ -1,21 +1,22 @@
-import { type BuiltSnapshot, buildSnapshot, type Change } from '../chroma/snapshot-builder.ts';
 import type { Config } from '../config/config.ts';
 import { CasConflictError, LeaseLostError, StorageError } from '../errors.ts';
-import { parseSnapshotKey, type SnapshotStore } from '../storage/snapshot-store.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
-import { appliedMessageIds, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
+import { nextPointer, type Pointer, type PointerStore, recordedPointer } from './pointer.ts';
+import type { BuiltSnapshot, Change, Clock, SnapshotBuilder, SnapshotObjects } from './ports.ts';
+import { isGarbage } from './retention.ts';
 
 /**
- * The publish protocol (DESIGN.md section 4):
+ * The publish protocol (docs/architecture.md, "The publish protocol"):
  *   A  lock: read pointer v0; release
  *   B  no lock: build the new snapshot from v0 and upload it to a new immutable key
  *   C  lock: re-read; unchanged → conditional swap v0→v1; moved → release and rebase (redo B)
- *   D  no lock: delete unpublished uploads and versions past retention
- * The conditional swap is the fence; the lease only avoids wasted work.
+ *   D  no lock: delete what no pointer can name any more (retention: versions and minutes)
+ * The conditional swap is the fence; the lease only avoids wasted work. Every outcome is decided
+ * by the stored pointer (see conditional-write.ts), and nothing is deleted that the pointer names
+ * or retains.
  * Starvation guard (FINAL_REBASE_LOCKED, on by default): the last of MAX_CAS_RETRIES rebases runs
- * A-C under one lock, so a publish whose build is slower than the gap between others' commits (a
- * large batch run against a busy stream) still lands; the lock is then held for one build.
- * `single-phase` holds one lock across A-C: the old design, kept as the benchmark baseline.
+ * A-C under one lock, so a publish whose build is slower than the gap between others' commits
+ * still lands. `single-phase` holds one lock across A-C: the old design, the benchmark baseline.
  */
 export type FaultPoint = 'after-upload' | 'holding-lock' | 'after-swap';
 export type PublishPhase = 'read-pointer' | 'build' | 'commit' | 'rebase' | 'cleanup';
@@ -23,9 +24,13 @@ export type PublishPhase = 'read-pointer' | 'build' | 'commit' | 'rebase' | 'cle
 export interface PublishDeps {
   pointers: PointerStore;
   lock: LeaseLock;
-  snapshots: SnapshotStore;
-  config: Pick<Config, 'maxCasRetries' | 'snapshotRetention' | 'lockStrategy' | 'finalRebaseLocked'>;
-  workDir: string;
+  builder: SnapshotBuilder;
+  snapshots: SnapshotObjects;
+  clock: Clock;
+  config: Pick<
+    Config,
+    'maxCasRetries' | 'snapshotRetention' | 'snapshotRetentionMinutes' | 'lockStrategy' | 'finalRebaseLocked'
+  >;
   /** Test-only crash points between phases. */
   faults?: (point: FaultPoint) => Promise<void> | void;
   onPhase?: (phase: PublishPhase, attempt: number) => void;
@@ -33,8 +38,9 @@ export interface PublishDeps {
 
 export interface PublishResult {
   collection: string;
-  runId: string;
-  status: 'published' | 'already-applied';
+  runId: string | null;
+  /** `no-change`: the change changed nothing, so no version was published (its ids were recorded). */
+  status: 'published' | 'already-applied' | 'no-change';
   strategy: Config['lockStrategy'];
   previousVersion: number;
   snapshotVersion: number;
@@ -51,6 +57,8 @@ export interface PublishResult {
   lockedRebase: boolean;
   publishMs: number;
   missingIds: string[];
+  appliedMessageIds: string[];
+  failedMessages: { messageId: string; reason: string }[];
   deletedObjects: number;
 }
 
@@ -77,37 +85,43 @@ class LockAccounting {
   }
 }
 
-type Commit =
-  | { outcome: 'published'; pointer: Pointer }
-  | { outcome: 'already-applied' | 'moved'; head: Pointer };
+type Outcome = 'published' | 'no-change' | 'already-applied' | 'moved' | 'lease-lost';
+interface Attempt {
+  base: Pointer;
+  built?: BuiltSnapshot;
+  outcome: Exclude<Outcome, 'lease-lost'>;
+  /** The stored pointer after the attempt: ours when published, the newer head otherwise. */
+  head: Pointer;
+}
+
+/** How often a built snapshot is committed again under a fresh lease when the lease ran out before the swap. */
+const COMMITS_PER_BUILD = 3;
 
 export async function publish(deps: PublishDeps, collection: string, change: Change): Promise<PublishResult> {
   const started = performance.now();
   const locks = new LockAccounting(deps.lock);
   const singlePhase = deps.config.lockStrategy === 'single-phase';
-  const result = (
-    status: PublishResult['status'],
-    base: Pointer,
-    pointer: Pointer,
-    extra: Partial<PublishResult>,
-  ) => ({
+  const result = (attempt: Attempt, casRetries: number, extra: Partial<PublishResult>): PublishResult => ({
     collection,
-    runId: change.runId,
-    status,
+    runId: change.runId ?? null,
+    status: attempt.outcome === 'moved' ? 'already-applied' : attempt.outcome,
     strategy: deps.config.lockStrategy,
-    previousVersion: status === 'published' ? base.version : pointer.version,
-    snapshotVersion: pointer.version,
-    snapshotKey: pointer.snapshotKey,
-    recordCount: pointer.recordCount,
-    dimension: pointer.dimension,
+    previousVersion: attempt.outcome === 'published' ? attempt.base.version : attempt.head.version,
+    snapshotVersion: attempt.head.version,
+    snapshotKey: attempt.head.snapshotKey,
+    recordCount: attempt.head.recordCount,
+    dimension: attempt.head.dimension,
     lockAcquireMs: round(locks.acquireMs),
     lockHoldMs: round(locks.holdMs),
     maxLockHoldMs: round(locks.maxHoldMs),
     lockCollisions: locks.collisions,
-    casRetries: 0,
+    casRetries,
     lockedRebase: false,
     publishMs: round(performance.now() - started),
-    missingIds: [],
+    missingIds: attempt.built?.stats.missingIds ?? [],
+    appliedMessageIds:
+      attempt.outcome === 'already-applied' ? [] : (attempt.built?.stats.appliedMessageIds ?? []),
+    failedMessages: attempt.outcome === 'already-applied' ? [] : (attempt.built?.stats.failedMessages ?? []),
     deletedObjects: 0,
     ...extra,
   });
@@ -116,38 +130,49 @@ export async function publish(deps: PublishDeps, collection: string, change: Cha
     deps.onPhase?.(attempt === 0 ? 'read-pointer' : 'rebase', attempt);
     const lockedRebase =
       !singlePhase && deps.config.finalRebaseLocked && attempt > 0 && attempt >= deps.config.maxCasRetries;
-    const attemptOutcome =
+    const tried =
       singlePhase || lockedRebase
-        ? await locks.with(collection, async (held) => {
-            const base = await deps.pointers.read(collection);
-            if (isApplied(base, change))
-              return { base, commit: { outcome: 'already-applied', head: base } as Commit };
-            const built = await build(deps, base, change, attempt);
-            return { base, built, commit: await commit(deps, held, base, built, change) };
-          })
+        ? await lockedAttempt(deps, locks, collection, change, attempt)
         : await twoPhaseAttempt(deps, locks, collection, change, attempt);
 
-    const { base, built, commit: done } = attemptOutcome;
-    if (done.outcome === 'published') {
-      await deps.faults?.('after-swap');
+    if (tried.outcome === 'published' || tried.outcome === 'no-change') {
+      if (tried.outcome === 'published') await deps.faults?.('after-swap');
       deps.onPhase?.('cleanup', attempt);
-      const deletedObjects = await cleanup(deps, done.pointer);
-      return result('published', base, done.pointer, {
-        casRetries: attempt,
-        lockedRebase,
-        missingIds: built?.stats.missingIds ?? [],
-        deletedObjects,
-      });
+      const deletedObjects = tried.outcome === 'published' ? await cleanup(deps, tried.head) : 0;
+      return result(tried, attempt, { lockedRebase, deletedObjects });
     }
-    if (built) await deps.snapshots.objects.deleteKeys([built.key]);
-    if (done.outcome === 'already-applied')
-      return result('already-applied', base, done.head, { casRetries: attempt });
+    await discard(deps, tried.built, tried.head);
+    if (tried.outcome === 'already-applied') return result(tried, attempt, {});
+    if (lockedRebase && !singlePhase) {
+      throw new LeaseLostError(
+        `"${collection}": the locked rebase (attempt ${attempt + 1}) lost its lease during the build and the pointer moved to version ${tried.head.version}; retry the publish`,
+      );
+    }
     if (attempt >= deps.config.maxCasRetries) {
       throw new CasConflictError(
-        `pointer of "${collection}" moved on every attempt (${attempt + 1} attempts, now at version ${done.head.version}); retry the publish`,
+        `pointer of "${collection}" moved on every attempt (${attempt + 1} attempts, now at version ${tried.head.version}); retry the publish`,
       );
     }
   }
+}
+
+/** Single-phase, and the starvation guard's last rebase: read, build and swap under one lock. */
+async function lockedAttempt(
+  deps: PublishDeps,
+  locks: LockAccounting,
+  collection: string,
+  change: Change,
+  attempt: number,
+): Promise<Attempt> {
+  const tried = await locks.with(collection, async (held) => {
+    const base = await deps.pointers.read(collection);
+    if (isApplied(base, change)) return { base, outcome: 'already-applied' as const, head: base };
+    const built = await build(deps, base, change, attempt);
+    return { base, built, ...(await commit(deps, held, base, built, change)) };
+  });
+  if (tried.outcome !== 'lease-lost') return tried as Attempt;
+  // The build outlived the lease: commit it under a fresh one if the pointer has not moved.
+  return commitWithLease(deps, locks, tried.base, tried.built!, change);
 }
 
 async function twoPhaseAttempt(
@@ -156,9 +181,9 @@ async function twoPhaseAttempt(
   collection: string,
   change: Change,
   attempt: number,
-): Promise<{ base: Pointer; built?: BuiltSnapshot; commit: Commit }> {
+): Promise<Attempt> {
   const base = await locks.with(collection, () => deps.pointers.read(collection));
-  if (isApplied(base, change)) return { base, commit: { outcome: 'already-applied', head: base } };
+  if (isApplied(base, change)) return { base, outcome: 'already-applied', head: base };
   let built: BuiltSnapshot;
   try {
     built = await build(deps, base, change, attempt);
@@ -166,73 +191,113 @@ async function twoPhaseAttempt(
     // The base snapshot may have been retired by newer publishes while we read it: that is a move.
     if (!(error instanceof StorageError)) throw error;
     const head = await deps.pointers.read(collection);
-    if (head.version === base.version) throw error;
-    return { base, commit: { outcome: 'moved', head } };
+    if (head.revision === base.revision) throw error;
+    return { base, outcome: 'moved', head };
   }
   await deps.faults?.('after-upload');
-  const done = await locks.with(collection, (held) => commit(deps, held, base, built, change));
-  return { base, built, commit: done };
+  return commitWithLease(deps, locks, base, built, change);
+}
+
+/** Phase C for an already built snapshot; a lease that ran out before the swap costs a new lock, not a rebuild. */
+async function commitWithLease(
+  deps: PublishDeps,
+  locks: LockAccounting,
+  base: Pointer,
+  built: BuiltSnapshot,
+  change: Change,
+): Promise<Attempt> {
+  for (let tries = 1; ; tries++) {
+    const done = await locks.with(base.collection, async (held) => ({
+      held: { fence: held.fence, failures: held.heartbeatFailures },
+      ...(await commit(deps, held, base, built, change)),
+    }));
+    if (done.outcome !== 'lease-lost') return { base, built, outcome: done.outcome, head: done.head! };
+    if (tries >= COMMITS_PER_BUILD) {
+      throw new LeaseLostError(
+        `"${base.collection}": the lease ran out before the swap ${tries} times in a row (fence ${done.held.fence}, ${done.held.failures} failed heartbeats); is DynamoDB throttling?`,
+      );
+    }
+  }
 }
 
 function build(deps: PublishDeps, base: Pointer, change: Change, attempt: number): Promise<BuiltSnapshot> {
   deps.onPhase?.('build', attempt);
-  return buildSnapshot(deps.snapshots, base, change, deps.workDir);
+  return deps.builder.build(base, change);
 }
 
-/** Phase C, under the lock: only a re-read and one conditional write. */
+/** Phase C, under the lock: a re-read and one conditional write, decided by what is stored. */
 async function commit(
   deps: PublishDeps,
   held: HeldLock,
   base: Pointer,
   built: BuiltSnapshot,
   change: Change,
-): Promise<Commit> {
+): Promise<{ outcome: Outcome; head?: Pointer }> {
   deps.onPhase?.('commit', 0);
-  try {
-    held.assertHeld();
-  } catch (error) {
-    if (error instanceof LeaseLostError)
-      return { outcome: 'moved', head: await deps.pointers.read(base.collection) };
-    throw error;
-  }
+  if (!held.valid()) return { outcome: 'lease-lost' };
   const head = await deps.pointers.read(base.collection);
   if (isApplied(head, change)) return { outcome: 'already-applied', head };
-  if (head.version !== base.version) return { outcome: 'moved', head };
+  if (head.revision !== base.revision) return { outcome: 'moved', head };
   // Between the re-read and the write: where a paused holder whose lease expired would sit.
   await deps.faults?.('holding-lock');
-  const pointer = nextPointer(
-    base,
-    { key: built.key, recordCount: built.recordCount, dimension: built.dimension, runId: change.runId },
-    held.fence,
-    deps.config.snapshotRetention,
-    built.stats.appliedMessageIds,
-  );
-  if (await deps.pointers.swap(base.version, pointer)) return { outcome: 'published', pointer };
-  return { outcome: 'moved', head: await deps.pointers.read(base.collection) };
+  if (!held.valid()) return { outcome: 'lease-lost' };
+  const messageIds = built.stats.appliedMessageIds ?? [];
+  const runId = change.runId ?? null;
+  const retention = {
+    versions: deps.config.snapshotRetention,
+    minutes: deps.config.snapshotRetentionMinutes,
+  };
+  const now = new Date(deps.clock.now());
+  let next: Pointer;
+  if (built.key) {
+    next = nextPointer(
+      base,
+      { key: built.key, recordCount: built.recordCount, dimension: built.dimension, runId },
+      retention,
+      messageIds,
+      now,
+    );
+  } else if (runId || messageIds.length > 0) {
+    // Nothing changed, but the run or the messages are done: record them so they are never applied later.
+    next = recordedPointer(base, runId, messageIds, now);
+  } else {
+    return { outcome: 'no-change', head };
+  }
+  const swap = await deps.pointers.swap(base, next);
+  if (swap.swapped) return { outcome: built.key ? 'published' : 'no-change', head: next };
+  return { outcome: isApplied(swap.head, change) ? 'already-applied' : 'moved', head: swap.head };
 }
 
 /** A run already in the pointer, or a stream change whose every message is applied already. */
 function isApplied(pointer: Pointer, change: Change): boolean {
-  if (pointer.recentRunIds.includes(change.runId)) return true;
+  if (change.runId !== undefined) return pointer.recentRunIds.includes(change.runId);
   if (!change.messageIds || change.messageIds.length === 0) return false;
-  const applied = appliedMessageIds(pointer);
+  const applied = new Set(pointer.recentMessageIds);
   return change.messageIds.every((id) => applied.has(id));
 }
 
-/**
- * Phase D: every snapshot key at or below the current version that the pointer does not retain
- * is garbage (a crashed or losing publisher's upload, or a version past retention): no future
- * pointer can name it, since versions only grow.
- */
-export async function cleanup(deps: Pick<PublishDeps, 'snapshots'>, pointer: Pointer): Promise<number> {
-  const retained = new Set(pointer.history.map((entry) => entry.key));
+/** An upload that was not published goes at once if no pointer can name it; otherwise phase D takes it later. */
+async function discard(deps: PublishDeps, built: BuiltSnapshot | undefined, head: Pointer): Promise<void> {
+  if (!built?.key) return;
+  if (isGarbage(built.key, head, deps.clock.now(), deps.config.snapshotRetentionMinutes)) {
+    await deps.snapshots.deleteKeys([built.key]);
+  }
+}
+
+/** Phase D: deletes every snapshot object that is garbage for the (fresh) pointer; see retention.ts. */
+export async function cleanup(
+  deps: Pick<PublishDeps, 'snapshots' | 'clock' | 'config'>,
+  pointer: Pointer,
+): Promise<number> {
   const keys = await deps.snapshots.listKeys(pointer.collection);
-  const garbage = keys.filter((key) => {
-    const parsed = parseSnapshotKey(key);
-    return parsed !== null && parsed.version <= pointer.version && !retained.has(key);
-  });
-  await deps.snapshots.objects.deleteKeys(garbage);
-  await deps.snapshots.pruneCache(pointer.collection, [...retained]);
+  const now = deps.clock.now();
+  const garbage = keys.filter((key) => isGarbage(key, pointer, now, deps.config.snapshotRetentionMinutes));
+  await deps.snapshots.deleteKeys(garbage);
+  const dropped = new Set(garbage);
+  await deps.snapshots.pruneCache(
+    pointer.collection,
+    keys.filter((key) => !dropped.has(key)),
+  );
   return garbage.length;
 }
 

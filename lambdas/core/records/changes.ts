@@ -1,6 +1,6 @@
-import { type ApplyStats, applyOps } from '../chroma/chroma-apply.ts';
-import type { Change } from '../chroma/snapshot-builder.ts';
+import type { Change } from '../protocol/ports.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
+import { type ApplyStats, applyOps } from './apply-ops.ts';
 import { foldOps, type RecordOp } from './records.ts';
 import { commonDimension, mergeSortedStreams, openSegment } from './segments.ts';
 
@@ -11,7 +11,8 @@ import { commonDimension, mergeSortedStreams, openSegment } from './segments.ts'
 export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys: string[]): Change {
   return {
     runId,
-    async apply(collection, dimension): Promise<ApplyStats> {
+    label: runId,
+    async apply(target, dimension): Promise<ApplyStats> {
       const opened = await Promise.all(
         segmentKeys.map(async (key) => openSegment(await objects.getStream(key))),
       );
@@ -20,7 +21,7 @@ export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys:
       );
       const rows =
         opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
-      return applyOps(collection, rows, dimension);
+      return applyOps(target, rows, dimension);
     },
   };
 }
@@ -32,18 +33,8 @@ export function foldAndSort(ops: Iterable<RecordOp>): RecordOp[] {
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** A change held in memory: stream compaction batches, rollbacks and tests. */
+/** A change held in memory: rollbacks and tests. */
 export function opsChange(runId: string, ops: Iterable<RecordOp>): Change {
   const sorted = foldAndSort(ops);
-  return {
-    runId,
-    apply: (collection, dimension) =>
-      applyOps(
-        collection,
-        (async function* () {
-          yield* sorted;
-        })(),
-        dimension,
-      ),
-  };
+  return { runId, label: runId, apply: (target, dimension) => applyOps(target, sorted, dimension) };
 }

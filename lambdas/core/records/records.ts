@@ -147,10 +147,12 @@ export function validateCollectionName(name: string, where = 'collection name'):
 
 /**
  * Applies `next` on top of `previous` for the same id: the later write wins, except that a
- * metadata update merges into the record it updates.
+ * metadata update merges into the record it updates, and an update of a deleted record changes
+ * nothing (the record stays deleted: an update never brings a record back).
  */
 export function foldOps(previous: RecordOp | undefined, next: RecordOp): RecordOp {
-  if (next.op !== 'update' || previous === undefined || previous.op === 'delete') return next;
+  if (next.op !== 'update' || previous === undefined) return next;
+  if (previous.op === 'delete') return previous;
   const metadata =
     previous.metadata || next.metadata ? { ...previous.metadata, ...next.metadata } : undefined;
   const document = next.document ?? previous.document;

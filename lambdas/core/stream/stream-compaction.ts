@@ -1,19 +1,16 @@
-import { type ApplyStats, applyOps } from '../chroma/chroma-apply.ts';
-import type { Change } from '../chroma/snapshot-builder.ts';
 import { describeError } from '../errors.ts';
-import { type PublishResult, publish } from '../protocol/publish.ts';
-import { foldAndSort } from '../records/changes.ts';
-import { readDeltaFully } from '../records/deltas.ts';
-import type { RecordOp } from '../records/records.ts';
+import { type PublishDeps, type PublishResult, publish } from '../protocol/publish.ts';
 import { validateCollectionName } from '../records/records.ts';
 import { publishDeps, type Runtime } from '../runtime.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { inlineOps, parseStreamMessage, type StreamMessage } from './stream-messages.ts';
+import { streamChange } from './stream-change.ts';
+import { parseStreamMessage, type StreamMessage } from './stream-messages.ts';
 
 /**
  * Stream compaction: one SQS batch is grouped per collection, and each collection gets exactly
- * one publish (the same two-phase protocol as batch runs). Failures are per message: only the
- * messages of a collection that failed, or that could not apply, come back for a retry.
+ * one publish (the same protocol as batch runs). A message id is scoped to its collection. Failures
+ * are per message: a message that cannot apply fails alone; a publish failure that no single
+ * message explains fails every message of that collection (they come back for a retry).
  */
 export interface StreamRecord {
   messageId: string;
@@ -21,7 +18,10 @@ export interface StreamRecord {
 }
 
 export interface MessageFailure {
+  /** The message's own id (its `messageId` field, or the SQS id when it has none). */
   messageId: string;
+  /** The SQS message id: what `batchItemFailures` names. */
+  sqsMessageId: string;
   collection?: string;
   reason: string;
 }
@@ -41,94 +41,71 @@ export interface StreamBatchResult {
   publishes: Record<string, CollectionPublish>;
 }
 
-/** A stream batch of one collection as a publishable change; messages already applied are skipped. */
-export function streamChange(objects: ObjectStore, runId: string, messages: StreamMessage[]): Change {
-  return {
-    runId,
-    messageIds: messages.map((message) => message.messageId),
-    async apply(collection, dimension, alreadyApplied): Promise<ApplyStats> {
-      const pending = messages.filter((message) => !alreadyApplied.has(message.messageId));
-      const ops: RecordOp[] = [];
-      for (const message of pending) {
-        if (message.operation === 'applyDelta') {
-          ops.push(
-            ...(await readDeltaFully(objects, { key: message.deltaKey, label: message.deltaKey }, dimension)),
-          );
-        } else {
-          ops.push(...inlineOps(message));
-        }
-      }
-      const sorted = foldAndSort(ops);
-      const stats = await applyOps(
-        collection,
-        (async function* () {
-          yield* sorted;
-        })(),
-        dimension,
-      );
-      const missing = new Set(stats.missingIds);
-      stats.appliedMessageIds = pending
-        .filter((message) => !missingIdsOf(message, missing).length)
-        .map((message) => message.messageId);
-      return stats;
-    },
-  };
+interface Received {
+  sqsMessageIds: string[];
+  message: StreamMessage;
 }
 
-function missingIdsOf(message: StreamMessage, missing: ReadonlySet<string>): string[] {
-  return message.operation === 'updateMetadata'
-    ? message.updates.map((update) => update.id).filter((id) => missing.has(id))
-    : [];
+export function compactBatch(rt: Runtime, records: StreamRecord[]): Promise<StreamBatchResult> {
+  return compactWith(publishDeps(rt), rt.objects, records);
 }
 
-export async function compactBatch(rt: Runtime, records: StreamRecord[]): Promise<StreamBatchResult> {
+/** compactBatch on explicit ports: the protocol tests run it against in-memory adapters. */
+export async function compactWith(
+  deps: PublishDeps,
+  objects: ObjectStore,
+  records: StreamRecord[],
+): Promise<StreamBatchResult> {
   const failures: MessageFailure[] = [];
-  const byCollection = new Map<string, StreamMessage[]>();
-  const seen = new Set<string>();
+  const byCollection = new Map<string, Map<string, Received>>();
   for (const record of records) {
     const parsed = parseStreamMessage(record.body, record.messageId);
     if (!parsed.ok) {
-      failures.push({ messageId: record.messageId, reason: parsed.reason });
+      failures.push({ messageId: parsed.messageId, sqsMessageId: record.messageId, reason: parsed.reason });
       continue;
     }
-    const message = parsed.message;
-    if (seen.has(message.messageId)) continue; // the same message twice in one batch applies once
-    seen.add(message.messageId);
+    const { message } = parsed;
     try {
       validateCollectionName(message.collection);
     } catch (error) {
       failures.push({
-        messageId: record.messageId,
+        messageId: message.messageId,
+        sqsMessageId: record.messageId,
         collection: message.collection,
         reason: describeError(error).message,
       });
       continue;
     }
-    byCollection.set(message.collection, [...(byCollection.get(message.collection) ?? []), message]);
+    const received = byCollection.get(message.collection) ?? new Map<string, Received>();
+    byCollection.set(message.collection, received);
+    // The same message twice in one batch (a redelivery beside the original) applies once.
+    const seen = received.get(message.messageId);
+    if (seen) seen.sqsMessageIds.push(record.messageId);
+    else received.set(message.messageId, { sqsMessageIds: [record.messageId], message });
   }
 
-  const sqsIdOf = new Map(records.map((record) => [parseStreamMessageId(record), record.messageId]));
   const publishes: Record<string, CollectionPublish> = {};
   await Promise.all(
-    [...byCollection].map(async ([collection, messages]) => {
-      const runId = `stream-${messages[0]!.messageId}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
-      try {
-        const result = await publish(publishDeps(rt), collection, streamChange(rt.objects, runId, messages));
-        const missing = new Set(result.missingIds);
-        let failed = 0;
-        for (const message of messages) {
-          const ids = missingIdsOf(message, missing);
-          if (ids.length === 0) continue;
-          failed++;
-          failures.push({
-            messageId: sqsIdOf.get(message.messageId) ?? message.messageId,
-            collection,
-            reason: `updateMetadata: no record ${ids.map((id) => `"${id}"`).join(', ')} in collection "${collection}"`,
-          });
+    [...byCollection].map(async ([collection, received]) => {
+      const messages = [...received.values()];
+      const fail = (entry: Received, reason: string) => {
+        for (const sqsMessageId of entry.sqsMessageIds) {
+          failures.push({ messageId: entry.message.messageId, sqsMessageId, collection, reason });
         }
+      };
+      try {
+        const result = await publish(
+          deps,
+          collection,
+          streamChange(
+            objects,
+            messages.map((entry) => entry.message),
+          ),
+        );
+        for (const failed of result.failedMessages) fail(received.get(failed.messageId)!, failed.reason);
         publishes[collection] = {
           messages: messages.length,
-          applied: messages.length - failed,
+          applied: messages.length - result.failedMessages.length,
           status: result.status,
           snapshotVersion: result.snapshotVersion,
           lockHoldMs: result.lockHoldMs,
@@ -136,28 +113,18 @@ export async function compactBatch(rt: Runtime, records: StreamRecord[]): Promis
         };
       } catch (error) {
         const { name, message: text } = describeError(error);
-        for (const message of messages) {
-          failures.push({
-            messageId: sqsIdOf.get(message.messageId) ?? message.messageId,
-            collection,
-            reason: `${name}: ${text}`,
-          });
-        }
+        for (const entry of messages) fail(entry, `${name}: ${text}`);
         publishes[collection] = { messages: messages.length, applied: 0, status: 'failed' };
       }
     }),
   );
   return {
-    batchItemFailures: [...new Set(failures.map((failure) => failure.messageId))].map((itemIdentifier) => ({
-      itemIdentifier,
-    })),
+    batchItemFailures: [...new Set(failures.map((failure) => failure.sqsMessageId))].map(
+      (itemIdentifier) => ({
+        itemIdentifier,
+      }),
+    ),
     failures,
     publishes,
   };
-}
-
-/** The message id a body declares (or the SQS id), to map failures back to SQS identifiers. */
-function parseStreamMessageId(record: StreamRecord): string {
-  const parsed = parseStreamMessage(record.body, record.messageId);
-  return parsed.ok ? parsed.message.messageId : record.messageId;
 }
