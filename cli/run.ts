@@ -9,7 +9,7 @@ import { writeDemoInput } from '../local/demo-data.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { ExecutionStore } from '../local/execution-store.ts';
 import { executeLocally } from '../local/workflow.ts';
-import { scanInputDir, uploadInput } from './input-dir.ts';
+import { deltaCount, scanInputDir, uploadInput } from './input-dir.ts';
 import { useLocalStack } from './local-env.ts';
 import { EXIT_OK, EXIT_RUN_FAILED, type GlobalOptions, UsageError } from './output.ts';
 import { RunProgress } from './progress.ts';
@@ -17,6 +17,7 @@ import { RunProgress } from './progress.ts';
 export interface RunOptions extends GlobalOptions {
   demo?: boolean;
   input?: string;
+  skipUnknown?: boolean;
   runId?: string;
   wordsDeltas: number;
   linesDeltas: number;
@@ -84,11 +85,9 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       );
       inputDir = demoDir;
     }
-    const input = await scanInputDir(inputDir);
+    const input = await scanInputDir(inputDir, { skipUnknown: options.skipUnknown });
     const rt = await (stack ?? useLocalStack(dataDir));
-    progress.message(
-      `run ${runId}: uploading ${input.collections.reduce((n, c) => n + c.files.length, 0)} delta files`,
-    );
+    progress.message(`run ${runId}: uploading ${deltaCount(input)} deltas`);
     const executionInput = await uploadInput(rt.objects, runId, input, config.ioConcurrency);
 
     const store = new ExecutionStore(join(dataDir, 'executions'));

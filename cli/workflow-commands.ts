@@ -23,7 +23,11 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .option(
       '--input <dir>',
-      'DIR/<collection>/*.jsonl: every file one delta, applied in name order (AWS mode: s3://bucket/prefix/)',
+      'DIR/<collection>/<delta>: .jsonl, .jsonl.gz or Chroma persist directories, applied in name order (AWS mode: s3://bucket/prefix/)',
+    )
+    .option(
+      '--skip-unknown',
+      'skip entries of --input DIR that are not deltas, with a warning each (default: refuse them)',
     )
     .option(
       '--state-machine-arn <arn>',

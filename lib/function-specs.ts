@@ -66,8 +66,11 @@ export const FUNCTION_SPECS = [
     handlerFile: 'split-into-chunks.ts',
     placeholder: 'SplitIntoChunksArn',
     description: "Lists a collection's deltas and writes the chunk manifest",
-    memoryMb: 512,
+    memoryMb: 1024,
     timeoutSeconds: 120,
+    // A new collection's dimension may come from a Chroma directory delta, read through Chroma.
+    ephemeralStorageMb: 2048,
+    runsChroma: true,
     // GetItem: the collection's dimension comes from its pointer.
     access: { read: ['input'], list: ['input'], write: ['runs'], table: ['GetItem'] },
   },
@@ -78,6 +81,9 @@ export const FUNCTION_SPECS = [
     description: 'Turns one chunk of deltas into one validated, deduplicated segment',
     memoryMb: 2048,
     timeoutSeconds: 300,
+    // Chroma directory deltas are copied to /tmp and read through a Chroma server (two at a time).
+    ephemeralStorageMb: 4096,
+    runsChroma: true,
     access: { read: ['input', 'runs'], write: ['runs'], table: ['GetItem'] },
   },
   {
@@ -139,7 +145,8 @@ export const FUNCTION_SPECS = [
     ephemeralStorageMb: 10240,
     runsChroma: true,
     usesSnapshotCache: true,
-    access: PUBLISHER_ACCESS,
+    // input: an applyDelta message may name a Chroma directory delta, whose files it lists.
+    access: { ...PUBLISHER_ACCESS, list: ['input', 'snapshots'] },
   },
 ] as const satisfies readonly FunctionSpec[];
 

@@ -138,7 +138,11 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
       for (const { state } of 'placeholder' in spec ? tasks.get(spec.placeholder)! : []) {
         expect(fn.Timeout, spec.id).toBeLessThanOrEqual(state.TimeoutSeconds as number);
       }
-      if ('runsChroma' in spec) expect([fn.MemorySize, fn.EphemeralStorage.Size]).toEqual([3008, 10240]);
+      if ('runsChroma' in spec) {
+        // A Chroma server (~100-200 MB) runs beside the handler, on files under /tmp.
+        expect(fn.MemorySize, spec.id).toBeGreaterThanOrEqual(1024);
+        expect(fn.EphemeralStorage.Size, spec.id).toBe(spec.ephemeralStorageMb);
+      }
     }
   });
 

@@ -1,6 +1,7 @@
 import type { ChromaClient, Collection } from 'chromadb';
 import type { RecordTarget, StoredRecord, UpdateRow, UpsertRow } from '../records/record-target.ts';
 import type { Metadata } from '../records/records.ts';
+import { splitBySize } from './request-size.ts';
 
 /** Chroma's default distance is l2; text embeddings are compared by angle. */
 export const COLLECTION_SPACE = 'cosine';
@@ -29,7 +30,8 @@ export function chromaTarget(collection: Collection): RecordTarget {
     },
     async upsert(rows: UpsertRow[]) {
       // Chroma rejects null among documents: records with and without one go in separate calls.
-      for (const part of partition(rows, (row) => row.document !== undefined)) {
+      const parts = partition(rows, (row) => row.document !== undefined);
+      for (const part of parts.flatMap((rows) => splitBySize(rows))) {
         const hasMetadata = part.some((row) => row.metadata && Object.keys(row.metadata).length > 0);
         await collection.upsert({
           ids: part.map((row) => row.id),
@@ -53,14 +55,17 @@ export function chromaTarget(collection: Collection): RecordTarget {
               part.map((row) => row.id),
             )
           : undefined;
-        await collection.update({
-          ids: part.map((row) => row.id),
-          metadatas: part.map((row) => row.metadata) as Metadata[],
-          ...(withDocuments && {
-            documents: part.map((row) => row.document!),
-            embeddings: part.map((row) => embeddings!.get(row.id)!),
-          }),
-        });
+        const sized = part.map((row) => ({ ...row, embedding: embeddings?.get(row.id) }));
+        for (const request of splitBySize(sized)) {
+          await collection.update({
+            ids: request.map((row) => row.id),
+            metadatas: request.map((row) => row.metadata) as Metadata[],
+            ...(withDocuments && {
+              documents: request.map((row) => row.document!),
+              embeddings: request.map((row) => row.embedding!),
+            }),
+          });
+        }
       }
     },
     async nearest(embedding) {
