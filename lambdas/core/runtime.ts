@@ -107,6 +107,10 @@ export function publishDeps(rt: Runtime, extra: Partial<PublishDeps> = {}): Publ
     snapshots: rt.snapshots,
     clock: rt.clock,
     config: rt.config,
+    onRejected: (collection, outcome) => {
+      logger.warn('log entry did not apply (whole or in part)', { collection, ...outcome });
+      recordMetrics({ MessagesRejected: outcome.failedMessages?.length ?? 1 });
+    },
     ...extra,
   };
 }

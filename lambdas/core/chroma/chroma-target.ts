@@ -15,10 +15,20 @@ export async function openCollection(server: { client: ChromaClient }, name: str
 }
 
 /** A Chroma collection as the record target changes are applied to, with Chroma's quirks inside. */
+const ID_PAGE = 5000;
+
 export function chromaTarget(collection: Collection): RecordTarget {
   return {
     name: collection.name,
     count: () => collection.count(),
+    async allIds() {
+      const ids: string[] = [];
+      const total = await collection.count();
+      for (let offset = 0; offset < total; offset += ID_PAGE) {
+        ids.push(...(await collection.get({ limit: ID_PAGE, offset, include: [] })).ids);
+      }
+      return ids;
+    },
     async get(ids) {
       const found = new Map<string, StoredRecord>();
       if (ids.length === 0) return found;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { Pointer } from '../protocol/pointer.ts';
 import type { SnapshotBuilder, Workspace } from '../protocol/ports.ts';
+import { TrackedIds } from '../protocol/tracked-ids.ts';
 import type { RecordTarget } from '../records/record-target.ts';
 import { type SnapshotStore, snapshotKey } from '../storage/snapshot-store.ts';
 import { type ChromaServer, startChroma } from './chroma-server.ts';
@@ -24,12 +25,16 @@ export class ChromaSnapshotBuilder implements SnapshotBuilder {
     const snapshots = this.snapshots;
     let server: ChromaServer | undefined;
     let target: RecordTarget | undefined;
-    return {
+    const ids = new TrackedIds(async () => {
+      if (!base.snapshotKey) return [];
+      return (await snapshots.getIds(base.snapshotKey)) ?? (await (await workspace.target()).allIds());
+    });
+    const workspace: Workspace = {
       cacheHit: work.cacheHit,
       async target() {
         if (!server) {
           server = await startChroma(work.path);
-          target = chromaTarget(await openCollection(server, base.collection));
+          target = ids.track(chromaTarget(await openCollection(server, base.collection)));
         }
         return target!;
       },
@@ -41,11 +46,13 @@ export class ChromaSnapshotBuilder implements SnapshotBuilder {
         await snapshots.upload(work.path, key);
         return key;
       },
+      ids: () => ids.current(),
       async close() {
         await server?.stop();
         server = undefined;
         await rm(work.path, { recursive: true, force: true });
       },
     };
+    return workspace;
   }
 }

@@ -22,7 +22,8 @@ export type MetricName =
   | 'CasConflicts'
   | 'LockCollisions'
   | 'RecordsPublished'
-  | 'HeartbeatFailures';
+  | 'HeartbeatFailures'
+  | 'MessagesRejected';
 
 const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = {
   LockAcquireMs: MetricUnit.Milliseconds,
@@ -34,6 +35,7 @@ const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = 
   LockCollisions: MetricUnit.Count,
   RecordsPublished: MetricUnit.Count,
   HeartbeatFailures: MetricUnit.Count,
+  MessagesRejected: MetricUnit.Count,
 };
 
 export function recordMetrics(values: Partial<Record<MetricName, number>>): void {

@@ -101,6 +101,8 @@ export interface Workspace {
   target(): Promise<RecordTarget>;
   /** Packs the copy as it is now and uploads it to a new immutable key for `version`. */
   upload(version: number, label: string): Promise<string>;
+  /** The ids the copy holds now. */
+  ids(): Promise<ReadonlySet<string>>;
   readonly cacheHit: boolean;
   close(): Promise<void>;
 }
@@ -116,4 +118,10 @@ export interface SnapshotObjects {
   deleteKeys(keys: string[]): Promise<number>;
   /** Drops cached copies of every version not in `keep`; a copy being read is never removed under its reader. */
   pruneCache(collection: string, keep: string[]): Promise<void>;
+  /** The ids a published snapshot holds, stored beside it (null when none were stored). */
+  putIds(snapshotKey: string, ids: Iterable<string>): Promise<void>;
+  getIds(snapshotKey: string): Promise<ReadonlySet<string> | null>;
 }
+
+/** Where the ids of a snapshot are stored: beside it. */
+export const idsKeyOf = (snapshotKey: string) => snapshotKey.replace(/\.tar$/, '.ids.gz');

@@ -1,13 +1,13 @@
 import type { Config } from '../config/config.ts';
 import { StorageError } from '../errors.ts';
 import { changedAnything, validateApplied } from '../records/apply-ops.ts';
-import type { AppliedRecords } from './applied.ts';
+import type { AppliedRecords, EntryOutcome } from './applied.ts';
 import type { ChangeSetStore } from './change-sets.ts';
 import type { CommitLog, LogEntry } from './commit-log.ts';
 import { foldEntries } from './fold.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
 import { advancedPointer, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
-import type { Clock, SnapshotBuilder, SnapshotObjects, Workspace } from './ports.ts';
+import { type Clock, idsKeyOf, type SnapshotBuilder, type SnapshotObjects, type Workspace } from './ports.ts';
 import { isGarbage } from './retention.ts';
 
 /**
@@ -48,6 +48,8 @@ export interface PublicationDeps {
   /** Test-only crash points. */
   faults?: (point: FaultPoint) => Promise<void> | void;
   onPhase?: (phase: PublishPhase, detail?: PhaseDetail) => void;
+  /** Entries (or their messages) that did not apply: its committer learns it if it waits; this logs and counts it. */
+  onRejected?: (collection: string, outcome: EntryOutcome) => void;
 }
 
 export interface BuildReport {
@@ -146,6 +148,10 @@ export async function buildUnderLease(
         continue;
       }
       base = published.pointer;
+      for (const outcome of fold.outcomes) {
+        if (outcome.status === 'rejected' || (outcome.failedMessages?.length ?? 0) > 0)
+          deps.onRejected?.(collection, outcome);
+      }
       report.folds++;
       report.entries += entries.length;
       const now = deps.clock.now();
@@ -206,6 +212,7 @@ async function publishFold(
     let next: Pointer;
     if (changedAnything(fold.stats)) {
       key = await workspace.upload(head.version + 1, label);
+      await deps.snapshots.putIds(key, await workspace.ids());
       await deps.faults?.('after-upload');
       next = nextPointer(
         head,
@@ -246,14 +253,20 @@ export async function cleanup(
   deps: Pick<PublicationDeps, 'snapshots' | 'clock' | 'config' | 'changeSets' | 'log'>,
   pointer: Pointer,
 ): Promise<number> {
-  const keys = await deps.snapshots.listKeys(pointer.collection);
+  const listed = await deps.snapshots.listKeys(pointer.collection);
   const now = deps.clock.now();
-  const garbage = keys.filter((key) => isGarbage(key, pointer, now, deps.config.snapshotRetentionMinutes));
-  await deps.snapshots.deleteKeys(garbage);
+  const snapshots = listed.filter((key) => key.endsWith('.tar'));
+  const garbage = snapshots.filter((key) =>
+    isGarbage(key, pointer, now, deps.config.snapshotRetentionMinutes),
+  );
   const dropped = new Set(garbage);
+  // A snapshot's id list goes with it (and one whose snapshot is gone goes too).
+  const kept = new Set(snapshots.filter((key) => !dropped.has(key)).map(idsKeyOf));
+  const idLists = listed.filter((key) => key.endsWith('.ids.gz') && !kept.has(key));
+  await deps.snapshots.deleteKeys([...garbage, ...idLists]);
   await deps.snapshots.pruneCache(
     pointer.collection,
-    keys.filter((key) => !dropped.has(key)),
+    snapshots.filter((key) => !dropped.has(key)),
   );
   const pending = new Set(
     (await deps.log.pending(pointer.collection, pointer.publishedSeq)).map((entry) => entry.changeSet),

@@ -34,4 +34,6 @@ export interface RecordTarget {
   update(rows: UpdateRow[]): Promise<void>;
   /** The nearest record to `embedding` and its distance (cosine), for the validation probe. */
   nearest(embedding: Float32Array): Promise<{ id: string; distance: number } | null>;
+  /** Every id it holds (once per workspace, when no id list of the snapshot exists yet). */
+  allIds(): Promise<string[]>;
 }

@@ -13,8 +13,13 @@ import type { RecordOp } from '../records/records.ts';
 import { openSegment, writeSegmentFile } from '../records/segments.ts';
 import type { ObjectStore } from './object-store.ts';
 
+const MESSAGE_SETS_CACHED = 500;
+
 /** Change sets in S3: `changesets/{collection}/{label}-{nonce}.arrow` (ops) or `.json` (messages). */
 export class S3ChangeSetStore implements ChangeSetStore {
+  /** Message change sets are immutable and small: stream commits re-read the pending ones often. */
+  private readonly messages = new Map<string, StreamChange[]>();
+
   constructor(private readonly objects: ObjectStore) {}
 
   async writeOps(
@@ -58,8 +63,17 @@ export class S3ChangeSetStore implements ChangeSetStore {
 
   async read(key: string): Promise<ChangeSetBody> {
     if (key.endsWith('.json')) {
-      const parsed = JSON.parse(await this.objects.getText(key)) as { messages: EncodedMessage[] };
-      return { kind: 'messages', messages: parsed.messages.map(decodeMessage) };
+      let messages = this.messages.get(key);
+      if (!messages) {
+        const parsed = JSON.parse(await this.objects.getText(key)) as { messages: EncodedMessage[] };
+        messages = parsed.messages.map(decodeMessage);
+        this.messages.set(key, messages);
+        for (const cached of this.messages.keys()) {
+          if (this.messages.size <= MESSAGE_SETS_CACHED) break;
+          this.messages.delete(cached);
+        }
+      }
+      return { kind: 'messages', messages };
     }
     const segment = await openSegment(await this.objects.getStream(key));
     return { kind: 'ops', dimension: segment.dimension, ops: segment.rows };

@@ -3,10 +3,11 @@ import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { StorageError } from '../errors.ts';
 import type { Pointer } from '../protocol/pointer.ts';
-import type { SnapshotObjects } from '../protocol/ports.ts';
+import { idsKeyOf, type SnapshotObjects } from '../protocol/ports.ts';
 import type { ObjectStore } from './object-store.ts';
 
 /**
@@ -32,8 +33,11 @@ export interface MaterializeResult {
 }
 
 const LEFTOVER_MS = 60 * 60_000;
+const IDS_CACHED = 4;
 
 export class SnapshotStore implements SnapshotObjects {
+  private readonly idsCache = new Map<string, ReadonlySet<string>>();
+
   constructor(
     readonly objects: ObjectStore,
     readonly cacheDir: string,
@@ -127,6 +131,40 @@ export class SnapshotStore implements SnapshotObjects {
         await rm(aside, { recursive: true, force: true });
       }),
     );
+  }
+
+  /** The ids of a published snapshot, gzipped one per line beside it: what stream commits check updates against. */
+  async putIds(snapshotKey: string, ids: Iterable<string>): Promise<void> {
+    const text = [...ids].join('\n');
+    await this.objects.uploadStream(idsKeyOf(snapshotKey), gzipSync(Buffer.from(text)), 'application/gzip');
+    this.remember(snapshotKey, new Set(ids));
+  }
+
+  async getIds(snapshotKey: string): Promise<ReadonlySet<string> | null> {
+    const known = this.idsCache.get(snapshotKey);
+    if (known) return known;
+    let body: Buffer;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.objects.getStream(idsKeyOf(snapshotKey)))
+        chunks.push(Buffer.from(chunk));
+      body = gunzipSync(Buffer.concat(chunks));
+    } catch (error) {
+      if (error instanceof StorageError) return null;
+      throw error;
+    }
+    const text = body.toString('utf8');
+    const ids = new Set(text === '' ? [] : text.split('\n'));
+    this.remember(snapshotKey, ids);
+    return ids;
+  }
+
+  private remember(snapshotKey: string, ids: ReadonlySet<string>) {
+    this.idsCache.set(snapshotKey, ids);
+    for (const key of this.idsCache.keys()) {
+      if (this.idsCache.size <= IDS_CACHED) break;
+      this.idsCache.delete(key);
+    }
   }
 
   /** Deletes snapshot objects (phase D decides which: see protocol/retention.ts). */

@@ -6,6 +6,7 @@ import { publishDeps, type Runtime } from '../runtime.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { prepareMessages } from './stream-change.ts';
 import { parseStreamMessage, type StreamMessage } from './stream-messages.ts';
+import { checkUpdates } from './update-check.ts';
 
 /**
  * Stream compaction: one SQS batch is grouped per collection, and each collection's messages are
@@ -148,25 +149,33 @@ async function compactCollection(
   for (const failure of prepared.failed) fail(failure.messageId, failure.reason);
   if (prepared.changes.length === 0) return { messages: received.length, applied: 0, status: 'failed' };
 
-  const change = { kind: 'messages' as const, label: 'stream', messages: prepared.changes };
-  const applied = received.length - prepared.failed.length;
-  if (
-    deps.config.lockStrategy === 'single-phase' ||
-    prepared.changes.some((message) => message.needsRecords)
-  ) {
-    const result = await publish(deps, collection, change);
+  let changes = prepared.changes;
+  let failedNow = prepared.failed.length;
+  const waitForOutcome = async () => {
+    const result = await publish(deps, collection, { kind: 'messages', label: 'stream', messages: changes });
     for (const failure of result.failedMessages) fail(failure.messageId, failure.reason);
     return {
       messages: received.length,
-      applied: applied - result.failedMessages.length,
+      applied: received.length - failedNow - result.failedMessages.length,
       status: result.status,
       seq: result.seq,
       snapshotVersion: result.snapshotVersion,
       commitMs: result.commitMs,
       casRetries: result.casRetries,
       lockHoldMs: result.lockHoldMs,
-    };
+    } satisfies CollectionPublish;
+  };
+  if (deps.config.lockStrategy === 'single-phase') return waitForOutcome();
+  if (changes.some((message) => message.needsRecords)) {
+    const checked = await checkUpdates(deps, collection, head, changes);
+    if (!checked) return waitForOutcome();
+    for (const failure of checked.failed) fail(failure.messageId, failure.reason);
+    failedNow += checked.failed.length;
+    changes = checked.ok;
+    if (changes.length === 0) return { messages: received.length, applied: 0, status: 'failed' };
   }
+  const change = { kind: 'messages' as const, label: 'stream', messages: changes };
+  const applied = received.length - failedNow;
   const committed = await commitAndSettle(deps, collection, change);
   const after = await deps.pointers.read(collection);
   return {

@@ -8,6 +8,7 @@ import type {
 } from '../../../lambdas/core/protocol/change-sets.ts';
 import type { Pointer } from '../../../lambdas/core/protocol/pointer.ts';
 import type { SnapshotBuilder, SnapshotObjects, Workspace } from '../../../lambdas/core/protocol/ports.ts';
+import { TrackedIds } from '../../../lambdas/core/protocol/tracked-ids.ts';
 import type {
   RecordTarget,
   StoredRecord,
@@ -49,6 +50,16 @@ export class MemorySnapshots implements SnapshotObjects {
 
   async pruneCache(): Promise<void> {}
 
+  readonly ids = new Map<string, ReadonlySet<string>>();
+
+  async putIds(snapshotKey: string, ids: Iterable<string>): Promise<void> {
+    this.ids.set(snapshotKey, new Set(ids));
+  }
+
+  async getIds(snapshotKey: string): Promise<ReadonlySet<string> | null> {
+    return this.ids.get(snapshotKey) ?? null;
+  }
+
   read(key: string): ReadonlyMap<string, MemoryRecord> {
     const content = this.objects.get(key);
     if (!content) throw new StorageError(`memory://${key} does not exist`);
@@ -72,10 +83,14 @@ export class MemorySnapshotBuilder implements SnapshotBuilder {
     this.opened++;
     const records = new Map(base.snapshotKey ? this.snapshots.read(base.snapshotKey) : []);
     await jitter(this.random);
-    const target = new MemoryCollection(base.collection, records);
+    const ids = new TrackedIds(async () =>
+      base.snapshotKey ? ((await this.snapshots.getIds(base.snapshotKey)) ?? records.keys()) : [],
+    );
+    const target = ids.track(new MemoryCollection(base.collection, records));
     return {
       cacheHit: false,
       target: async () => target,
+      ids: () => ids.current(),
       upload: async (version, label) => {
         this.uploads++;
         const key = snapshotKey(base.collection, version, `${label}-${randomUUID().slice(0, 8)}`);
@@ -207,6 +222,10 @@ export class MemoryCollection implements RecordTarget {
         ...(row.document !== undefined && { document: row.document }),
       });
     }
+  }
+
+  async allIds(): Promise<string[]> {
+    return [...this.records.keys()];
   }
 
   async nearest(embedding: Float32Array): Promise<{ id: string; distance: number } | null> {

@@ -46,7 +46,7 @@ describe('stream messages apply whole or not at all, in order, per collection', 
     const world = memoryWorld();
     const first = await batch(world, [update('u1', 'words', { later: { ok: true } })]);
     expect(first.batchItemFailures).toEqual([{ itemIdentifier: 'sqs-u1' }]);
-    expect(first.publishes.words?.status).toBe('no-change');
+    expect(first.publishes.words?.status).toBe('failed'); // refused at commit: nothing entered the log
     await batch(world, [upsert('u2', 'words', ['later'])]);
     const retried = await batch(world, [update('u1', 'words', { later: { ok: true } })]);
     expect(retried.batchItemFailures).toEqual([]);
@@ -158,5 +158,43 @@ describe('stream messages apply whole or not at all, in order, per collection', 
       }),
     ]);
     expect(result.publishes.words?.applied).toBe(1);
+  });
+
+  it('an updateMetadata of an existing record is checked at commit and acknowledged without waiting for a build', async () => {
+    const world = memoryWorld();
+    await batch(world, [upsert('seed', 'words', ['x'])]);
+    const builder = await world.deps().buildLease.tryHold('words'); // someone else is building
+    const result = await batch(world, [
+      update('u', 'words', { x: { v: 1 } }),
+      update('bad', 'words', { nope: { v: 1 } }),
+    ]);
+    expect(result.publishes.words).toMatchObject({ status: 'committed', applied: 1 });
+    expect(result.failures.map((failure) => failure.messageId)).toEqual(['bad']);
+    await builder!.release();
+  });
+
+  it('an update that passed its check but whose record was deleted before it applied is reported as rejected', async () => {
+    const world = memoryWorld();
+    await batch(world, [upsert('seed', 'words', ['x'])]);
+    const rejected: string[] = [];
+    const holder = await world.deps().buildLease.tryHold('words');
+    // checked against the live snapshot (x exists); a delete is appended between that check and our append
+    let raced = false;
+    const deps = world.deps({
+      onRejected: (_collection, outcome) =>
+        rejected.push(...(outcome.failedMessages ?? []).map((failure) => failure.messageId)),
+      faults: async (point) => {
+        if (point !== 'after-changeset' || raced) return;
+        raced = true;
+        await compactWith(world.deps(), NO_DELTAS, [remove('d', 'words', ['x'])]);
+      },
+    });
+    const late = await compactWith(deps, NO_DELTAS, [update('late', 'words', { x: { v: 1 } })]);
+    expect(late.publishes.words?.status).toBe('committed');
+    await holder!.release();
+    const { settle } = await import('../../../lambdas/core/protocol/publication.ts');
+    await settle(deps, 'words');
+    expect(await live(world, 'words')).toEqual(new Map());
+    expect(rejected).toEqual(['late']);
   });
 });
