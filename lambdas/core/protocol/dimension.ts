@@ -16,8 +16,14 @@ export async function claimDimension(
   collection: string,
   dimension: number | null,
   what: string,
+  /** The dimension the live pointer already has, if any: then no write is needed. */
+  known: number | null = null,
 ): Promise<void> {
   if (dimension === null) return;
+  if (known !== null) {
+    if (known !== dimension) throw mismatch(what, dimension, collection, known);
+    return;
+  }
   const outcome = await putVerified(items, clock, {
     key: dimensionKey(collection),
     item: { dimension },
@@ -25,11 +31,13 @@ export async function claimDimension(
     isOurs: (stored) => stored?.dimension === dimension,
     what: `dimension of "${collection}"`,
   });
-  if (!outcome.written) {
-    throw new BadInputError(
-      `${what} has dimension ${dimension}, but collection "${collection}" has dimension ${outcome.stored?.dimension} (drop the collection to start over with another dimension)`,
-    );
-  }
+  if (!outcome.written) throw mismatch(what, dimension, collection, outcome.stored?.dimension);
+}
+
+function mismatch(what: string, dimension: number, collection: string, theirs: unknown): BadInputError {
+  return new BadInputError(
+    `${what} has dimension ${dimension}, but collection "${collection}" has dimension ${theirs} (drop the collection to start over with another dimension)`,
+  );
 }
 
 /** The collection's dimension, if anything was ever committed to it. */

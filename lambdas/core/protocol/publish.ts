@@ -140,7 +140,7 @@ async function commit(
     const mine = appliedAt ?? pending.find((entry) => entry.runId === change.runId)?.seq;
     if (mine !== undefined) return { seq: mine, pending: true };
   }
-  const written = await writeChangeSet(deps, collection, change);
+  const written = await writeChangeSet(deps, collection, change, head.dimension);
   await deps.faults?.('after-changeset');
   const { entry, conflicts } = await deps.log.append(
     collection,
@@ -162,6 +162,7 @@ async function writeChangeSet(
   deps: PublishDeps,
   collection: string,
   change: NewChange,
+  known: number | null,
 ): Promise<WrittenChangeSet> {
   if (change.kind === 'messages') {
     const written = await deps.changeSets.writeMessages(collection, change.label, change.messages);
@@ -171,11 +172,12 @@ async function writeChangeSet(
       collection,
       written.dimension,
       `stream batch ${change.label}`,
+      known,
     );
     return written;
   }
   const opened = await change.open();
-  await claimDimension(deps.items, deps.clock, collection, opened.dimension, `run "${change.runId}"`);
+  await claimDimension(deps.items, deps.clock, collection, opened.dimension, `run "${change.runId}"`, known);
   return deps.changeSets.writeOps(collection, change.label, opened.ops, opened.dimension);
 }
 
