@@ -7,9 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { applyOps } from '../lambdas/core/chroma/chroma-apply.ts';
 import { type ChromaServer, startChroma } from '../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { chromaTarget, openCollection } from '../lambdas/core/chroma/chroma-target.ts';
+import { applyOps } from '../lambdas/core/records/apply-ops.ts';
 import { foldAndSort } from '../lambdas/core/records/changes.ts';
 import { readDeltaFully } from '../lambdas/core/records/deltas.ts';
 import type { RecordOp } from '../lambdas/core/records/records.ts';
@@ -84,7 +84,11 @@ async function viaChroma(): Promise<number> {
           );
           const dir = join(work, `L0-${chunk}`);
           const server = await startChroma(dir);
-          await applyOps(await openCollection(server, collection), iterate(ops), manifest.expectedDimension);
+          await applyOps(
+            chromaTarget(await openCollection(server, collection)),
+            iterate(ops),
+            manifest.expectedDimension,
+          );
           await stopMeasured(server);
           return dir;
         }),

@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError } from 'commander';
 import { renderCharts } from './charts.ts';
 import {
   type BenchContext,
@@ -11,18 +10,10 @@ import {
 } from './harness.ts';
 import { mergePipeline } from './pipeline-scenarios.ts';
 import { contention, lockHoldBySnapshotSize } from './publish-scenarios.ts';
-import { renderReport } from './report.ts';
+import { type BenchResult, renderReport } from './report.ts';
+import { SCENARIO_NAMES, type ScenarioName } from './scenario-names.ts';
 import { streamUnderBatchRuns } from './stream-scenarios.ts';
 import { chunkSweep, overhead } from './workflow-scenarios.ts';
-
-export interface BenchResult {
-  quick: boolean;
-  machine: string;
-  startedAt: string;
-  wallSeconds: number;
-  scenarios: ScenarioResult[];
-  ratios: Record<string, number>;
-}
 
 function metric(scenarios: ScenarioResult[], match: (s: ScenarioResult) => boolean, key: string): number {
   return scenarios.find(match)?.metrics[key] ?? Number.NaN;
@@ -72,15 +63,14 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
   };
 }
 
-/** Scenario names as `--only` takes them (the `name` of the rows each one produces). */
-export const SCENARIOS: [string, (context: BenchContext) => Promise<ScenarioResult[]>][] = [
-  ['lock-hold', lockHoldBySnapshotSize],
-  ['contention', contention],
-  ['merge-pipeline', mergePipeline],
-  ['overhead', overhead],
-  ['chunk-sweep', chunkSweep],
-  ['stream', streamUnderBatchRuns],
-];
+const SCENARIOS: Record<ScenarioName, (context: BenchContext) => Promise<ScenarioResult[]>> = {
+  'lock-hold': lockHoldBySnapshotSize,
+  contention,
+  'merge-pipeline': mergePipeline,
+  overhead,
+  'chunk-sweep': chunkSweep,
+  stream: streamUnderBatchRuns,
+};
 
 export async function runBench(options: {
   quick: boolean;
@@ -88,7 +78,9 @@ export async function runBench(options: {
   /** Scenario names to run (default: all). */
   only?: string[];
 }): Promise<BenchResult> {
-  const selected = SCENARIOS.filter(([name]) => !options.only || options.only.includes(name));
+  const selected = SCENARIO_NAMES.filter((name) => !options.only || options.only.includes(name)).map(
+    (name) => [name, SCENARIOS[name]] as const,
+  );
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const scenarios = await withBenchContext(options.quick, async (context) => {
@@ -110,17 +102,4 @@ export async function runBench(options: {
   const charts = await renderCharts(scenarios, options.docsDir);
   await writeFile(join(options.docsDir, 'benchmarks.md'), renderReport(result, charts));
   return result;
-}
-
-/** `--only a,b`: scenario names, each checked against the known ones. */
-export function parseScenarioNames(value: string): string[] {
-  const known = SCENARIOS.map(([name]) => name);
-  const names = value.split(',').map((name) => name.trim());
-  const unknown = names.filter((name) => !known.includes(name));
-  if (unknown.length > 0 || names.length === 0) {
-    throw new InvalidArgumentError(
-      `unknown scenario "${unknown.join(', ')}": choose from ${known.join(', ')}`,
-    );
-  }
-  return names;
 }

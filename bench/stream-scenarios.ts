@@ -106,8 +106,8 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
   const runs = context.quick ? 4 : 8;
   const recordsEach = context.quick ? 100 : 500;
   const rows: ScenarioResult[] = [];
-  // The unguarded variant is DESIGN.md's plain rule (fail after MAX_CAS_RETRIES): the baseline
-  // that shows what the starvation guard buys.
+  // The unguarded variant is the plain optimistic rule (fail after MAX_CAS_RETRIES): the baseline
+  // that shows what the starvation guard buys (docs/architecture.md, "Starvation guard").
   const variants = [
     ['stream-alone', 'true'],
     ['stream-with-batch-runs', 'true'],
@@ -160,7 +160,6 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
           ),
         ),
         batchCasRetries: batchResults.reduce((sum, r) => sum + r.casRetries, 0),
-        batchLockedRebases: batchResults.filter((r) => r.lockedRebase).length,
         batchRetriedFailures: batch?.retriedFailures ?? 0,
         batchRunsAbandoned: batch?.abandoned ?? 0,
         undeliveredMessages: stream.value.undelivered,

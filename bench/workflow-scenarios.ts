@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyOps } from '../lambdas/core/chroma/chroma-apply.ts';
 import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { chromaTarget, openCollection } from '../lambdas/core/chroma/chroma-target.ts';
 import { collectionEnvKey } from '../lambdas/core/config/config.ts';
+import { applyOps } from '../lambdas/core/records/apply-ops.ts';
 import { foldAndSort } from '../lambdas/core/records/changes.ts';
 import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
 import { makeUpserts } from '../local/synthetic-records.ts';
@@ -52,13 +52,7 @@ export async function overhead(context: BenchContext): Promise<ScenarioResult[]>
   const raw = await timed(async () => {
     const server = await startChroma(dir);
     try {
-      await applyOps(
-        await openCollection(server, 'overhead-raw'),
-        (async function* () {
-          yield* records;
-        })(),
-        dimension,
-      );
+      await applyOps(chromaTarget(await openCollection(server, 'overhead-raw')), records, dimension);
     } finally {
       await server.stop();
     }

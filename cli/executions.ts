@@ -4,7 +4,7 @@ import { isValidRunId } from '../lambdas/core/workflow/run-layout.ts';
 import type { HistoryEvent } from '../local/asl-runner.ts';
 import { type ExecutionSource, LocalExecutionSource } from '../local/console/execution-source.ts';
 import { enteredEventOf } from '../local/history-event.ts';
-import { checkStateMachineArn } from './aws-mode.ts';
+import { checkStateMachineArn } from './aws-arguments.ts';
 import { table, UsageError } from './output.ts';
 
 /**

@@ -1,7 +1,7 @@
 import cliProgress from 'cli-progress';
 import { causeMessage } from '../lambdas/core/errors.ts';
-import { progress as coreProgress } from '../lambdas/core/observability/observability.ts';
-import type { HistoryEvent } from '../local/asl-runner.ts';
+import type { ProgressReporter } from '../lambdas/core/observability/observability.ts';
+import type { HistoryEvent } from '../local/execution-history.ts';
 
 /**
  * Progress of a run on stderr, driven by the execution's history events: chunks done/total per
@@ -15,13 +15,11 @@ interface CollectionProgress {
   phase: string;
 }
 
-export class RunProgress {
+export class RunProgress implements ProgressReporter {
   private readonly collections = new Map<string, CollectionProgress>();
   private readonly collectionOf = new Map<number, string>();
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private readonly multibar?: cliProgress.MultiBar;
-  private readonly onPhase = ({ collection, phase }: { collection: string; phase: string }) =>
-    this.update(collection, { phase: `final merge: ${phase}` });
 
   constructor(private readonly enabled = true) {
     if (enabled && process.stderr.isTTY) {
@@ -35,7 +33,11 @@ export class RunProgress {
         cliProgress.Presets.shades_classic,
       );
     }
-    coreProgress.on('publish-phase', this.onPhase);
+  }
+
+  /** FinalMerge's publish phases (lock, build, swap, …), reported by the handler as they happen. */
+  publishPhase(collection: string, phase: string): void {
+    this.update(collection, { phase: `final merge: ${phase}` });
   }
 
   message(text: string): void {
@@ -117,7 +119,6 @@ export class RunProgress {
   }
 
   stop(): void {
-    coreProgress.off('publish-phase', this.onPhase);
     this.multibar?.stop();
   }
 }

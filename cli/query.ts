@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { openCollection } from '../lambdas/core/chroma/chroma-target.ts';
 import { validateCollectionName } from '../lambdas/core/records/records.ts';
 import type { Runtime } from '../lambdas/core/runtime.ts';
 import { HashingEmbedder } from '../local/embedder.ts';

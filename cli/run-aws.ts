@@ -1,4 +1,5 @@
-import { checkStateMachineArn, parseS3Uri, startAwsRun } from './aws-mode.ts';
+import { checkStateMachineArn, parseS3Uri } from './aws-arguments.ts';
+import { startAwsRun } from './aws-mode.ts';
 import { EXIT_OK, EXIT_RUN_FAILED, UsageError } from './output.ts';
 import { RunProgress } from './progress.ts';
 import {

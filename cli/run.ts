@@ -6,12 +6,12 @@ import { describeError } from '../lambdas/core/errors.ts';
 import { type StartOutcome, startRunExecution } from '../lambdas/core/workflow/run-executions.ts';
 import { inputPrefix, isValidRunId, runPrefix } from '../lambdas/core/workflow/run-layout.ts';
 import type { CollectionOutcome } from '../lambdas/core/workflow/workflow-state.ts';
-import type { HistoryEvent, LocalExecutionResult } from '../local/asl-runner.ts';
+import type { ExecutionResult, HistoryEvent, LocalExecutionResult } from '../local/asl-runner.ts';
 import { writeDemoInput } from '../local/demo-data.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { ExecutionStore } from '../local/execution-store.ts';
 import { executeLocally } from '../local/workflow.ts';
-import { scanInputDir, uploadInput } from './input-dir.ts';
+import { deltaCount, scanInputDir, uploadInput } from './input-dir.ts';
 import { useLocalStack } from './local-env.ts';
 import { EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, type GlobalOptions, UsageError } from './output.ts';
 import { RunProgress } from './progress.ts';
@@ -19,6 +19,7 @@ import { RunProgress } from './progress.ts';
 export interface RunOptions extends GlobalOptions {
   demo?: boolean;
   input?: string;
+  skipUnknown?: boolean;
   runId?: string;
   wordsDeltas: number;
   linesDeltas: number;
@@ -31,7 +32,7 @@ export interface RunSummary {
   executionId: string;
   runId: string;
   /** ALREADY_RUNNING: refused, the run id runs in another execution (`executionId`). */
-  status: 'SUCCEEDED' | 'FAILED' | 'ALREADY_RUNNING';
+  status: ExecutionResult['status'] | 'ALREADY_RUNNING';
   error?: { name: string; message: string };
   /** The run id had been applied by an earlier execution (`executionId`): nothing ran. */
   alreadyApplied?: boolean;
@@ -70,8 +71,13 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
   let demoDir: string | undefined;
   try {
     let inputDir = options.input ? resolve(options.input) : '';
+    // A demo's input cannot be bad, so its stack comes up (or is found) while the input is generated;
+    // an --input directory is checked first, so that a bad one exits 2 with nothing started.
+    let stack: ReturnType<typeof useLocalStack> | undefined;
     if (options.demo) {
       await mkdir(dataDir, { recursive: true });
+      stack = useLocalStack(dataDir);
+      stack.catch(() => {}); // awaited below, where a failure is reported
       demoDir = await mkdtemp(join(dataDir, 'demo-input-'));
       const written = await writeDemoInput({
         dir: demoDir,
@@ -86,8 +92,8 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
       );
       inputDir = demoDir;
     }
-    const input = await scanInputDir(inputDir);
-    const rt = await useLocalStack(dataDir);
+    const input = await scanInputDir(inputDir, { skipUnknown: options.skipUnknown });
+    const rt = await (stack ?? useLocalStack(dataDir));
     const store = new ExecutionStore(join(dataDir, 'executions'));
     // Claim the run id before writing anything: a second run of it must not mix its files in.
     const claim = { runId, input: { runId, collections: input.collections.map((c) => c.name) } };
@@ -101,14 +107,13 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
     const executionId = start.name;
     let result: LocalExecutionResult;
     try {
-      progress.message(
-        `run ${runId}: execution ${executionId}, uploading ${input.collections.reduce((n, c) => n + c.files.length, 0)} delta files`,
-      );
+      progress.message(`run ${runId}: execution ${executionId}, uploading ${deltaCount(input)} deltas`);
       const executionInput = await uploadInput(rt.objects, runId, input, config.ioConcurrency);
       await store.setInput(executionId, executionInput);
       result = await executeLocally({
         input: executionInput,
         executionId,
+        progress,
         onEvent: (event) => {
           store.appendEvent(executionId, event);
           progress.handle(event);
@@ -158,11 +163,6 @@ export async function runLocal(options: RunOptions): Promise<{ summary: RunSumma
 }
 
 /**
- * Each collection's outcome: the output of a succeeded run, else what Summarize reported before the
- * run failed (which collections published and which did not). A run that failed before publishing
- * has none.
- */
-/**
  * A start refused because the run id already ran: `already-running` is reported with exit code 2
  * (nothing was written: this input was not applied), `already-applied` with 0 and the outcome of the
  * execution that applied it, every collection marked already applied.
@@ -209,6 +209,11 @@ export function duplicateStart(
   };
 }
 
+/**
+ * Each collection's outcome: the output of a succeeded run, else what Summarize reported before the
+ * run failed (which collections published and which did not). A run that failed before publishing
+ * has none.
+ */
 export function collectSummaries(output: unknown, events: HistoryEvent[] = []): RunSummary['collections'] {
   const summarized = events.findLast((e) => e.stateName === 'Summarize' && e.type === 'TaskStateExited');
   const source = (output as { collections?: unknown } | undefined)?.collections ? output : summarized?.output;

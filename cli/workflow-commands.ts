@@ -1,16 +1,16 @@
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseScenarioNames, runBench } from '../bench/run-bench.ts';
+import { parseScenarioNames } from '../bench/scenario-names.ts';
+import { PACKAGE_ROOT } from '../local/package-paths.ts';
 import { action } from './command-action.ts';
-import { DEFAULT_CONSOLE_PORT, runConsole } from './console.ts';
-import { executionSource, listExecutions, showExecution } from './executions.ts';
-import { useLocalStack } from './local-env.ts';
-import { EXIT_OK, parseIntegerOption } from './output.ts';
-import { renderRunSummary, runLocal } from './run.ts';
-import { runAws } from './run-aws.ts';
-import { streamFile } from './stream.ts';
+import { EXIT_OK, parseIntegerOption, UsageError } from './output.ts';
 
-/** The workflow's commands: run it, inspect its executions (text and web console), stream, bench. */
+const DEFAULT_CONSOLE_PORT = 8321;
+
+/**
+ * The workflow's commands: run it, inspect its executions (text and web console), stream, bench.
+ * Each action imports its implementation when it runs: `--help` loads none of them.
+ */
 export function registerWorkflowCommands(program: Command): void {
   program
     .command('run')
@@ -23,7 +23,11 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .option(
       '--input <dir>',
-      'DIR/<collection>/*.jsonl: every file one delta, applied in name order (AWS mode: s3://bucket/prefix/)',
+      'DIR/<collection>/<delta>: .jsonl, .jsonl.gz or Chroma persist directories, applied in name order (AWS mode: s3://bucket/prefix/)',
+    )
+    .option(
+      '--skip-unknown',
+      'skip entries of --input DIR that are not deltas, with a warning each (default: refuse them)',
     )
     .option(
       '--state-machine-arn <arn>',
@@ -48,8 +52,9 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .action(
       action(async (options) => {
+        const { renderRunSummary, runLocal } = await import('./run.ts');
         const { summary, exitCode } = options.stateMachineArn
-          ? await runAws(options as never)
+          ? await (await import('./run-aws.ts')).runAws(options as never)
           : await runLocal(options as never);
         if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
         else process.stdout.write(`${renderRunSummary(summary)}\n`);
@@ -69,7 +74,12 @@ export function registerWorkflowCommands(program: Command): void {
     .command('list')
     .description('list executions, newest first')
     .addOption(stateMachineOption())
-    .action(action(async (options) => listExecutions(await executionSource(options as never))));
+    .action(
+      action(async (options) => {
+        const { executionSource, listExecutions } = await import('./executions.ts');
+        return listExecutions(await executionSource(options as never));
+      }),
+    );
   executions
     .command('show <id>')
     .description(
@@ -77,7 +87,10 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .addOption(stateMachineOption())
     .action(
-      action(async (options, id: string) => showExecution(await executionSource(options as never), id)),
+      action(async (options, id: string) => {
+        const { executionSource, showExecution } = await import('./executions.ts');
+        return showExecution(await executionSource(options as never), id);
+      }),
     );
 
   program
@@ -93,6 +106,7 @@ export function registerWorkflowCommands(program: Command): void {
     .addOption(stateMachineOption())
     .action(
       action(async (options) => {
+        const { runConsole } = await import('./console.ts');
         await runConsole({
           dataDir: String(options.dataDir),
           port: Number(options.port),
@@ -115,13 +129,15 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .option('--batch-wait-ms <n>', 'pause between batches', parseIntegerOption('--batch-wait-ms', 0), 0)
     .action(
-      action(async (options) =>
-        streamFile(await useLocalStack(options.dataDir), {
+      action(async (options) => {
+        const { streamFile } = await import('./stream.ts');
+        const { useLocalStack } = await import('./local-env.ts');
+        return streamFile(await useLocalStack(options.dataDir), {
           file: String(options.file),
           batchSize: Number(options.batchSize),
           batchWaitMs: Number(options.batchWaitMs),
-        }),
-      ),
+        });
+      }),
     );
 
   program
@@ -133,13 +149,10 @@ export function registerWorkflowCommands(program: Command): void {
         parseScenarioNames,
       ),
     )
-    .option(
-      '--docs-dir <dir>',
-      'where to write benchmarks.md and the PNG charts',
-      join(import.meta.dirname, '..', 'docs'),
-    )
+    .option('--docs-dir <dir>', 'where to write benchmarks.md and the PNG charts', join(PACKAGE_ROOT, 'docs'))
     .action(
       action(async (options) => {
+        const { runBench } = await loadBench();
         const result = await runBench({
           quick: Boolean(options.quick),
           docsDir: String(options.docsDir),
@@ -157,4 +170,19 @@ export function registerWorkflowCommands(program: Command): void {
         };
       }),
     );
+}
+
+/**
+ * The benchmark renders charts with vega, vega-lite and resvg, which are devDependencies: a
+ * package installed with --omit=dev has every other command, and says so for this one.
+ */
+async function loadBench() {
+  try {
+    return await import('../bench/run-bench.ts');
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new UsageError(
+      `embedflow bench needs the devDependencies (${(error as Error).message.split('\n')[0]}): run it from a checkout after npm install`,
+    );
+  }
 }

@@ -4,14 +4,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import {
-  type AslDocument,
-  CHUNK_MAP_STATE,
-  placeholdersIn,
-  readAsl,
-  withDistributedChunkMap,
-  withMapConcurrency,
-} from './asl.ts';
+import { type AslDocument, placeholdersIn } from '../statemachines/definition.ts';
+import { CHUNK_MAP_STATE, readAsl, withDistributedChunkMap, withMapConcurrency } from './asl.ts';
 import { nagArnParts } from './grants.ts';
 
 export interface RenderOptions {

@@ -5,9 +5,16 @@ import {
   StateMachine,
 } from 'aws-local-stepfunctions';
 import { causeMessage } from '../lambdas/core/errors.ts';
+import { type AslDocument, replacePlaceholders, statesOf } from '../statemachines/definition.ts';
 import { assertNoDataLimitHandlers, checkPayload, PAYLOAD_LIMIT_BYTES, payloadBytes } from './asl-limits.ts';
 import { currentThread, dispatchInThread } from './asl-threads.ts';
-import { type HandlerEvent, History, type HistoryEvent, type StateInfo } from './execution-history.ts';
+import {
+  type ExecutionStatus,
+  type HandlerEvent,
+  History,
+  type HistoryEvent,
+  type StateInfo,
+} from './execution-history.ts';
 
 /**
  * Runs an ASL definition locally with aws-local-stepfunctions, each Task state served by an
@@ -19,7 +26,7 @@ export type TaskHandler = (input: unknown) => Promise<unknown>;
 export type { HistoryEvent } from './execution-history.ts';
 
 export interface ExecutionResult {
-  status: 'SUCCEEDED' | 'FAILED';
+  status: Extract<ExecutionStatus, 'SUCCEEDED' | 'FAILED'>;
   output?: unknown;
   error?: { name: string; message: string };
   events: HistoryEvent[];
@@ -40,21 +47,12 @@ export interface RunOptions {
   handlers: Record<string, TaskHandler>;
   input: unknown;
   executionId: string;
+  /** The definition is known to be valid ASL (checked by its own tests): skip asl-validator. */
+  validated?: boolean;
   /** Retry waits of 0 ms instead of IntervalSeconds/BackoffRate (tests). */
   zeroRetryWaits?: boolean;
   /** Called as events happen. A throw does not stop the run: the first one is rethrown once it ended. */
   onEvent?: (event: HistoryEvent) => void;
-}
-
-// aws-local-stepfunctions targets Node 22; Node 20 lacks Promise.withResolvers.
-if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-  Object.assign(Promise, {
-    withResolvers() {
-      const handles: Record<string, unknown> = {};
-      handles.promise = new Promise((resolve, reject) => Object.assign(handles, { resolve, reject }));
-      return handles;
-    },
-  });
 }
 
 // Two library gaps would let handlers run after their Map has failed: queued iterations keep
@@ -80,26 +78,22 @@ if (!machineProto[FAIL_FAST]) {
   machineProto[FAIL_FAST] = true;
 }
 
-type StateDefinition = { Type: string; TimeoutSeconds?: number; Retry?: unknown[] } & Record<string, unknown>;
-type Machine = { States?: Record<string, StateDefinition> };
-
-/** Every state, nested Map and Parallel states included. Names must be unique, as in Step Functions. */
+/** Every state, nested Map and Parallel states included, as the history needs to know it. */
 function describeStates(definition: object): Map<string, StateInfo> {
-  const states = new Map<string, StateInfo>();
-  const visit = (machine: Machine, parent?: string) => {
-    for (const [name, state] of Object.entries(machine.States ?? {})) {
-      if (states.has(name)) throw new Error(`state name "${name}" is used twice in the definition`);
+  const entries = [...statesOf(definition as AslDocument)].map(
+    ([name, { state, parent }]): [string, StateInfo] => {
       assertNoDataLimitHandlers(name, state);
-      const retries = Array.isArray(state.Retry) && state.Retry.length > 0;
-      const lambda = state.Type === 'Task' && LAMBDA_ARN.test(String(state.Resource ?? ''));
-      states.set(name, { type: state.Type, parent, timeoutSeconds: state.TimeoutSeconds, retries, lambda });
-      const branches = Array.isArray(state.Branches) ? state.Branches : [];
-      for (const child of [state.Iterator, state.ItemProcessor, ...branches])
-        if (child) visit(child as Machine, name);
-    }
-  };
-  visit(definition as Machine);
-  return states;
+      const info: StateInfo = {
+        type: state.Type,
+        parent,
+        timeoutSeconds: state.TimeoutSeconds as number | undefined,
+        retries: Array.isArray(state.Retry) && state.Retry.length > 0,
+        lambda: state.Type === 'Task' && LAMBDA_ARN.test(String(state.Resource ?? '')),
+      };
+      return [name, info];
+    },
+  );
+  return new Map(entries);
 }
 
 /** name → type of every state, nested ones included. */
@@ -110,8 +104,6 @@ export function stateTypes(definition: object): Map<string, string> {
 export function findTaskStates(definition: object): string[] {
   return [...describeStates(definition)].filter(([, info]) => info.type === 'Task').map(([name]) => name);
 }
-
-const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 
 /**
  * Replaces CDK DefinitionSubstitutions placeholders (`${ProcessChunkArn}`), which the library
@@ -126,9 +118,9 @@ export function substitutePlaceholders(
   const left = new Set<string>();
   const walk = (value: unknown): unknown => {
     if (typeof value === 'string') {
-      const text = value.replace(
-        PLACEHOLDER,
-        (_, name: string) =>
+      const text = replacePlaceholders(
+        value,
+        (name) =>
           values[name] ?? `arn:aws:lambda:local:000000000000:function:${name.replace(/Arn$/, '') || name}`,
       );
       for (const match of text.matchAll(/\$\{[^}]*\}?/g)) left.add(match[0]);
@@ -188,7 +180,8 @@ export async function runStateMachine(options: RunOptions): Promise<LocalExecuti
   }
   // asl-validator takes about half a second a call: a definition validated once is not validated again.
   const key = JSON.stringify(definition);
-  const validationOptions = validatedDefinitions.has(key) ? { noValidate: true } : { checkArn: false };
+  const skip = options.validated || validatedDefinitions.has(key);
+  const validationOptions = skip ? { noValidate: true } : { checkArn: false };
   const machine = new StateMachine(definition as never, { validationOptions });
   validatedDefinitions.add(key);
 

@@ -13,6 +13,18 @@ import { type HistoryEvent, IterationTracker } from './history-event.ts';
  */
 export type { HistoryEvent } from './history-event.ts';
 
+/**
+ * An execution's status as Step Functions names it, for local and AWS executions alike. A local
+ * run ends SUCCEEDED or FAILED, or is ABORTED when its process died.
+ */
+export type ExecutionStatus =
+  | 'RUNNING'
+  | 'SUCCEEDED'
+  | 'FAILED'
+  | 'TIMED_OUT'
+  | 'ABORTED'
+  | 'PENDING_REDRIVE';
+
 /** What the history needs to know of each state of the definition. */
 export type StateInfo = {
   type: string;

@@ -4,7 +4,9 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionStarter } from '../lambdas/core/workflow/run-executions.ts';
-import type { ExecutionResult, HistoryEvent } from './asl-runner.ts';
+import type { ExecutionResult } from './asl-runner.ts';
+import type { ExecutionStatus, HistoryEvent } from './execution-history.ts';
+import { alive } from './process-alive.ts';
 
 /**
  * Executions on disk, one directory each: `<dir>/<executionId>/execution.json` (replaced
@@ -18,8 +20,6 @@ export interface ExecutionMeta {
   input: unknown;
   startDate: string;
 }
-
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
 
 export interface ExecutionSummary extends ExecutionMeta {
   status: ExecutionStatus;
@@ -166,14 +166,5 @@ export class ExecutionStore {
       .split('\n')
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as HistoryEvent);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

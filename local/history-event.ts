@@ -1,7 +1,7 @@
 /**
  * One event of an execution history as both sources give it: the local runner's, and
- * GetExecutionHistory's (converted in cli/aws-mode.ts). Types, previousEventId links and details
- * follow Step Functions, so the CLI and the console render either source the same way.
+ * GetExecutionHistory's (converted in local/console/aws-executions.ts). Types, previousEventId
+ * links and details follow Step Functions, so the CLI and the console render either source alike.
  */
 export interface HistoryEvent {
   id: number;

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
+import { alive } from './process-alive.ts';
 
 const dataDir = process.argv[2];
 const bucket = process.argv[3] ?? 'embedflow';
@@ -48,11 +49,7 @@ process.on('SIGINT', shutdown);
 const parent = Number(process.env.EMBEDFLOW_PARENT_PID ?? 0);
 if (parent > 0) {
   setInterval(() => {
-    try {
-      process.kill(parent, 0);
-    } catch {
-      shutdown();
-    }
+    if (!alive(parent)) shutdown();
   }, 1000).unref();
 }
 

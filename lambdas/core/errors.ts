@@ -25,6 +25,12 @@ export class CasConflictError extends EmbedflowError {}
 /** A holder's lease was taken over by another owner; it must stop and never write the lock again. */
 export class LeaseLostError extends EmbedflowError {}
 
+/** DynamoDB kept failing (throttled, 5xx) and the stored state shows the write did not apply. Retryable. */
+export class StoreUnavailableError extends EmbedflowError {}
+
+/** A change is committed to the log but was not published within PUBLISH_WAIT_SECONDS. Retryable: the retry waits again. */
+export class PublicationPendingError extends EmbedflowError {}
+
 /** A freshly built snapshot failed its checks (count, dimension, probe query): nothing is published. */
 export class SnapshotValidationError extends EmbedflowError {}
 

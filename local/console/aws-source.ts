@@ -2,14 +2,13 @@ import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
   GetExecutionHistoryCommand,
-  SFNClient,
 } from '@aws-sdk/client-sfn';
-import { getAwsExecution, listAwsExecutions } from '../../cli/aws-mode.ts';
 import {
   executionArnFor,
   runExecutionNames,
   sfnExecutionStarter,
 } from '../../lambdas/core/workflow/run-executions.ts';
+import { getAwsExecution, listAwsExecutions, sfnClientFor } from './aws-executions.ts';
 import {
   detailOf,
   type ExecutionDetail,
@@ -28,7 +27,7 @@ export class AwsExecutionSource implements ExecutionSource {
 
   constructor(
     private readonly stateMachineArn: string,
-    private readonly client = new SFNClient({ region: stateMachineArn.split(':')[3] || undefined }),
+    private readonly client = sfnClientFor(stateMachineArn),
   ) {
     this.description = `AWS executions of ${stateMachineArn}`;
     this.executionArnPrefix = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:`;

@@ -1,20 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HistoryEvent } from '../asl-runner.ts';
+import type { ExecutionStatus, HistoryEvent } from '../execution-history.ts';
 import { ExecutionStore } from '../execution-store.ts';
 
 /**
  * Where the console reads executions from. Kept to two required calls so that an AWS implementation
  * (ListExecutions, DescribeExecution + GetExecutionHistory) plugs in beside the local store.
  */
-export type ExecutionStatus =
-  | 'RUNNING'
-  | 'SUCCEEDED'
-  | 'FAILED'
-  | 'TIMED_OUT'
-  | 'ABORTED'
-  | 'PENDING_REDRIVE';
-
 export interface ExecutionSummary {
   executionId: string;
   /** A shorter display name when the id is long (AWS: the execution name; the id is its ARN). */

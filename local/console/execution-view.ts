@@ -1,5 +1,6 @@
 import { causeMessage } from '../../lambdas/core/errors.ts';
-import type { HistoryEvent } from '../asl-runner.ts';
+import { type AslDocument, statesOf } from '../../statemachines/definition.ts';
+import type { HistoryEvent } from '../execution-history.ts';
 import type { ExecutionDetail, ExecutionSummary } from './execution-source.ts';
 
 /**
@@ -65,31 +66,17 @@ interface StateInfo {
   canCatch: boolean;
 }
 
-type StateDefinition = {
-  Type: string;
-  ItemsPath?: string;
-  Catch?: unknown[];
-  Iterator?: Machine;
-  ItemProcessor?: Machine;
-  Branches?: Machine[];
-};
-type Machine = { States?: Record<string, StateDefinition> };
-
 /** Every state of the definition, nested ones included (state names are unique machine-wide). */
 function describeStates(definition: object): Map<string, StateInfo> {
-  const states = new Map<string, StateInfo>();
-  const visit = (machine: Machine | undefined) => {
-    for (const [name, state] of Object.entries(machine?.States ?? {})) {
-      states.set(name, {
-        type: state.Type,
-        ...(state.ItemsPath && { itemsPath: state.ItemsPath }),
-        canCatch: (state.Catch?.length ?? 0) > 0,
-      });
-      for (const child of [state.Iterator, state.ItemProcessor, ...(state.Branches ?? [])]) visit(child);
-    }
-  };
-  visit(definition as Machine);
-  return states;
+  const entries = [...statesOf(definition as AslDocument)].map(([name, { state }]): [string, StateInfo] => [
+    name,
+    {
+      type: state.Type,
+      ...(typeof state.ItemsPath === 'string' && { itemsPath: state.ItemsPath }),
+      canCatch: Array.isArray(state.Catch) && state.Catch.length > 0,
+    },
+  ]);
+  return new Map(entries);
 }
 
 export function durationMs(startDate: string, stopDate?: string): number | undefined {

@@ -39,7 +39,7 @@ describe('embedflow stream', () => {
     const result = await cli(['stream', '--file', file, '--batch-size', '2', '--json']);
     expect(result.code, result.stderr).toBe(0);
     expect(result.json).toMatchObject({ messages: 5, applied: 3, batches: 3, publishes: { words: 2 } });
-    expect(result.json.failed.map((f: { messageId: string }) => f.messageId)).toEqual(['line-4', 'line-5']);
+    expect(result.json.failed.map((f: { messageId: string }) => f.messageId)).toEqual(['d', 'line-5']);
     expect(result.json.failed[0].reason).toBe('updateMetadata: no record "nope" in collection "words"');
     expect(result.stderr).toContain('stream: 5/5 messages');
   });

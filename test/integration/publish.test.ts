@@ -1,9 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
+import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
 import { BadInputError } from '../../lambdas/core/errors.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
@@ -47,7 +43,8 @@ describe('publish protocol', () => {
       snapshotVersion: 2,
       recordCount: 69,
     });
-    expect(second.lockHoldMs).toBeGreaterThan(0);
+    expect(second.lockHoldMs).toBe(0); // a commit waits behind no lock
+    expect(second.commitMs).toBeGreaterThan(0);
     expect(second.casRetries).toBe(0);
     const pointer = await rt.pointers.read(collection);
     expect(pointer.history.map((entry) => entry.version)).toEqual([2, 1]);
@@ -80,22 +77,13 @@ describe('publish protocol', () => {
     const collection = uniqueCollection('words');
     const records = makeUpserts('doc', 200, DIM, 7);
     const published = await publish(publishDeps(rt), collection, opsChange('run-open', records));
-    const dir = await mkdtemp(join(tmpdir(), 'embedflow-open-'));
-    try {
-      const cached = await rt.snapshots.materialize(published.snapshotKey!);
-      const server = await startChroma(cached.path);
-      try {
-        const opened = await openCollection(server, collection);
-        expect(await opened.count()).toBe(200);
-        const probe = records[123]!;
-        if (probe.op !== 'upsert') throw new Error('expected an upsert');
-        const result = await opened.query({ queryEmbeddings: [Array.from(probe.embedding)], nResults: 3 });
-        expect(result.ids[0]?.[0]).toBe(probe.id);
-      } finally {
-        await server.stop();
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await withPublishedCollection(rt, collection, async ({ collection: opened, entry }) => {
+      expect(entry.key).toBe(published.snapshotKey);
+      expect(await opened.count()).toBe(200);
+      const probe = records[123]!;
+      if (probe.op !== 'upsert') throw new Error('expected an upsert');
+      const result = await opened.query({ queryEmbeddings: [Array.from(probe.embedding)], nResults: 3 });
+      expect(result.ids[0]?.[0]).toBe(probe.id);
+    });
   });
 });

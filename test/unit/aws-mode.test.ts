@@ -10,13 +10,9 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  executionArnFor,
-  getAwsExecution,
-  listAwsExecutions,
-  parseS3Uri,
-  startAwsRun,
-} from '../../cli/aws-mode.ts';
+import { parseS3Uri } from '../../cli/aws-arguments.ts';
+import { executionArnFor, startAwsRun } from '../../cli/aws-mode.ts';
+import { getAwsExecution, listAwsExecutions } from '../../local/console/aws-executions.ts';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:EmbeddingMerge';
 const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:EmbeddingMerge:run-1-abc';

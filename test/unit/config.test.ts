@@ -16,10 +16,13 @@ describe('loadConfig', () => {
       heartbeatIntervalSeconds: 15,
       maxCasRetries: 3,
       snapshotRetention: 5,
+      snapshotRetentionMinutes: 60,
       lockStrategy: 'two-phase',
-      finalRebaseLocked: true,
+      publishWaitSeconds: 600,
+      buildBudgetSeconds: 120,
+      runIdRetentionDays: 14,
+      messageIdRetentionDays: 4,
     });
-    expect(loadConfig({ FINAL_REBASE_LOCKED: 'False' }).finalRebaseLocked).toBe(false);
   });
 
   it.each([
@@ -37,7 +40,7 @@ describe('loadConfig', () => {
       { LOCK_STRATEGY: 'three-phase' },
       'LOCK_STRATEGY must be "two-phase" or "single-phase", got "three-phase"',
     ],
-    [{ FINAL_REBASE_LOCKED: 'yes' }, 'FINAL_REBASE_LOCKED must be "true" or "false", got "yes"'],
+    [{ RUN_ID_RETENTION_DAYS: '0' }, 'RUN_ID_RETENTION_DAYS must be an integer between 1 and 365, got "0"'],
   ])('rejects %o naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

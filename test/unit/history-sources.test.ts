@@ -10,10 +10,10 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { HistoryConverter } from '../../cli/aws-mode.ts';
 import { historyRows, showExecution } from '../../cli/executions.ts';
 import { executionName } from '../../lambdas/core/workflow/run-executions.ts';
 import { type HistoryEvent, runStateMachine, type TaskHandler } from '../../local/asl-runner.ts';
+import { HistoryConverter } from '../../local/console/aws-executions.ts';
 import { AwsExecutionSource } from '../../local/console/aws-source.ts';
 import { type ExecutionDetail, LocalExecutionSource } from '../../local/console/execution-source.ts';
 import { buildExecutionView } from '../../local/console/execution-view.ts';

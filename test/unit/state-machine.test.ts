@@ -19,7 +19,8 @@ import {
   substitutePlaceholders,
   type TaskHandler,
 } from '../../local/asl-runner.ts';
-import { deployedDefinition, LOCAL_TASK_HANDLERS, loadDefinition } from '../../local/workflow.ts';
+import { deployedDefinition, loadDefinition, localTaskHandlers } from '../../local/workflow.ts';
+import { type AslDocument, statesOf } from '../../statemachines/definition.ts';
 
 const require = createRequire(import.meta.url);
 const validate = require('asl-validator') as (definition: unknown) => {
@@ -28,17 +29,8 @@ const validate = require('asl-validator') as (definition: unknown) => {
 };
 
 type State = Record<string, any>;
-function allStates(definition: object): [string, State][] {
-  const states: [string, State][] = [];
-  const visit = (machine: { States: Record<string, State> }) => {
-    for (const [name, state] of Object.entries(machine.States)) {
-      states.push([name, state]);
-      if (state.ItemProcessor) visit(state.ItemProcessor);
-    }
-  };
-  visit(definition as { States: Record<string, State> });
-  return states;
-}
+const allStates = (definition: object): [string, State][] =>
+  [...statesOf(definition as AslDocument)].map(([name, { state }]) => [name, state]);
 
 describe('statemachines/embedding-merge.asl.json', () => {
   const definition = loadDefinition();
@@ -67,7 +59,7 @@ describe('statemachines/embedding-merge.asl.json', () => {
     ]) {
       expect(types.get(name!), name).toBe(type);
     }
-    expect(findTaskStates(definition).sort()).toEqual(Object.keys(LOCAL_TASK_HANDLERS).sort());
+    expect(findTaskStates(definition).sort()).toEqual(Object.keys(localTaskHandlers()).sort());
   });
 
   it('gives every Task a timeout and a placeholder ARN, and never retries bad input', () => {
@@ -87,7 +79,22 @@ describe('statemachines/embedding-merge.asl.json', () => {
       }
     }
     const finalMergeRetries = allStates(definition).find(([name]) => name === 'FinalMerge')![1].Retry;
-    expect(finalMergeRetries[0].ErrorEquals).toEqual(['LockBusyError', 'CasConflictError', 'LeaseLostError']);
+    expect(finalMergeRetries[0].ErrorEquals).toEqual([
+      'LockBusyError',
+      'CasConflictError',
+      'LeaseLostError',
+      'StoreUnavailableError',
+      'PublicationPendingError',
+    ]);
+  });
+
+  it('retries transient errors with one Retry block, the same on every Task, after any specific one', () => {
+    const transient = allStates(definition)
+      .filter(([, state]) => state.Type === 'Task')
+      .map(([name, state]) => [name, state.Retry?.at(-1)] as const);
+    const [, shared] = transient[0]!;
+    expect(shared.ErrorEquals).toContain('Lambda.ServiceException');
+    for (const [name, retry] of transient) expect(retry, name).toEqual(shared);
   });
 
   it('substitutes every placeholder', () => {
@@ -191,10 +198,12 @@ function dataPlaneDoubles(
         lockAcquireMs: 1,
         casRetries: 0,
         publishMs: 1,
+        commitMs: 1,
+        waitMs: 0,
+        seq: 1,
       }),
     Cleanup: async () => ({ deletedObjects: 0 }),
-    Summarize: async (input: any) =>
-      summarizeRun(async (collection) => emptyPointer(collection), input.runId, input.results),
+    Summarize: async (input: any) => summarizeRun(async () => undefined, input.runId, input.results),
     RecordFailure: async (input: any) => ({ error: input.failure?.Error, cause: input.failure?.Cause }),
     ...overrides,
   };

@@ -19,9 +19,17 @@ export interface Config {
   lockWaitSeconds: number;
   maxCasRetries: number;
   snapshotRetention: number;
+  /** Superseded snapshots are also kept this long, for readers that are still downloading them. */
+  snapshotRetentionMinutes: number;
   lockStrategy: 'two-phase' | 'single-phase';
-  /** Two-phase only: the last rebase runs under the lock, so a long publish cannot be starved. */
-  finalRebaseLocked: boolean;
+  /** How long a publisher waits for the pointer to pass its entry before a retryable PublicationPendingError. */
+  publishWaitSeconds: number;
+  /** How long one holder of the build lease keeps folding while entries keep arriving. */
+  buildBudgetSeconds: number;
+  /** Run ids are recognised this long (Step Functions redrives a run for 14 days). */
+  runIdRetentionDays: number;
+  /** Stream message ids are recognised this long (at least the queue's retention). */
+  messageIdRetentionDays: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -39,16 +47,6 @@ function integer(name: string, fallback: number, min: number, max = Number.MAX_S
   };
 }
 
-function boolean(name: string, fallback: boolean) {
-  return (env: Env): boolean => {
-    const raw = env[name]?.trim().toLowerCase();
-    if (raw === undefined || raw === '') return fallback;
-    if (raw === 'true') return true;
-    if (raw === 'false') return false;
-    throw new ConfigError(`${name} must be "true" or "false", got "${env[name]}"`);
-  };
-}
-
 const lockStrategySchema = z.enum(['two-phase', 'single-phase']);
 
 const readers = {
@@ -63,6 +61,11 @@ const readers = {
   lockWaitSeconds: integer('LOCK_WAIT_SECONDS', 30, 0, 900),
   maxCasRetries: integer('MAX_CAS_RETRIES', 3, 0, 100),
   snapshotRetention: integer('SNAPSHOT_RETENTION', 5, 1, 1000),
+  snapshotRetentionMinutes: integer('SNAPSHOT_RETENTION_MINUTES', 60, 0, 10_080),
+  publishWaitSeconds: integer('PUBLISH_WAIT_SECONDS', 600, 1, 3600),
+  buildBudgetSeconds: integer('BUILD_BUDGET_SECONDS', 120, 1, 3600),
+  runIdRetentionDays: integer('RUN_ID_RETENTION_DAYS', 14, 1, 365),
+  messageIdRetentionDays: integer('MESSAGE_ID_RETENTION_DAYS', 4, 1, 365),
 };
 
 const CHUNK_SIZE_PREFIX = 'CHUNK_SIZE_';
@@ -70,7 +73,7 @@ const CHUNK_SIZE_PREFIX = 'CHUNK_SIZE_';
 export function loadConfig(env: Env = process.env): Config {
   const values = Object.fromEntries(Object.entries(readers).map(([key, read]) => [key, read(env)])) as Omit<
     Config,
-    'lockStrategy' | 'chunkSizeOverrides' | 'finalRebaseLocked'
+    'lockStrategy' | 'chunkSizeOverrides'
   >;
 
   const strategyRaw = env.LOCK_STRATEGY?.trim() || 'two-phase';
@@ -78,8 +81,6 @@ export function loadConfig(env: Env = process.env): Config {
   if (!strategy.success) {
     throw new ConfigError(`LOCK_STRATEGY must be "two-phase" or "single-phase", got "${env.LOCK_STRATEGY}"`);
   }
-
-  const finalRebaseLocked = boolean('FINAL_REBASE_LOCKED', true)(env);
 
   if (values.heartbeatIntervalSeconds * 2 >= values.lockDurationSeconds) {
     throw new ConfigError(
@@ -94,7 +95,7 @@ export function loadConfig(env: Env = process.env): Config {
     chunkSizeOverrides[name.slice(CHUNK_SIZE_PREFIX.length).toLowerCase()] = integer(name, 15, 1)(env);
   }
 
-  return { ...values, chunkSizeOverrides, lockStrategy: strategy.data, finalRebaseLocked };
+  return { ...values, chunkSizeOverrides, lockStrategy: strategy.data };
 }
 
 /** Deltas per chunk for a collection: words and lines have their own defaults, others CHUNK_SIZE. */

@@ -1,26 +1,27 @@
-import { type ApplyStats, applyOps } from '../chroma/chroma-apply.ts';
-import type { Change } from '../chroma/snapshot-builder.ts';
+import type { NewChange } from '../protocol/change-sets.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { foldOps, type RecordOp } from './records.ts';
 import { commonDimension, mergeSortedStreams, openSegment } from './segments.ts';
 
 /**
- * A change made of stored segments, applied in order (later segments win). One segment is
- * streamed straight into Chroma: the single-chunk short circuit needs no merge at all.
+ * A run's change made of its stored segments, merged in order (later segments win) by a
+ * streaming k-way pass into the one change set the run commits.
  */
-export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys: string[]): Change {
+export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys: string[]): NewChange {
   return {
+    kind: 'ops',
     runId,
-    async apply(collection, dimension): Promise<ApplyStats> {
+    label: runId,
+    async open() {
       const opened = await Promise.all(
         segmentKeys.map(async (key) => openSegment(await objects.getStream(key))),
       );
-      commonDimension(
+      const dimension = commonDimension(
         opened.map((segment, index) => ({ key: segmentKeys[index]!, dimension: segment.dimension })),
       );
-      const rows =
+      const ops =
         opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
-      return applyOps(collection, rows, dimension);
+      return { dimension, ops };
     },
   };
 }
@@ -32,18 +33,14 @@ export function foldAndSort(ops: Iterable<RecordOp>): RecordOp[] {
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** A change held in memory: stream compaction batches, rollbacks and tests. */
-export function opsChange(runId: string, ops: Iterable<RecordOp>): Change {
+/** A change held in memory: rollbacks and tests. */
+export function opsChange(runId: string, ops: Iterable<RecordOp>): NewChange {
   const sorted = foldAndSort(ops);
+  const upsert = sorted.find((op) => op.op === 'upsert');
   return {
+    kind: 'ops',
     runId,
-    apply: (collection, dimension) =>
-      applyOps(
-        collection,
-        (async function* () {
-          yield* sorted;
-        })(),
-        dimension,
-      ),
+    label: runId,
+    open: async () => ({ dimension: upsert?.op === 'upsert' ? upsert.embedding.length : null, ops: sorted }),
   };
 }

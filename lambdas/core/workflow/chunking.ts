@@ -7,6 +7,7 @@ import { foldAndSort } from '../records/changes.ts';
 import {
   assertHasDeltas,
   type DeltaRef,
+  deltaRefsFromKeys,
   firstDimension,
   listDeltas,
   readDeltaFully,
@@ -35,8 +36,8 @@ export async function splitIntoChunks(
 ): Promise<CollectionState> {
   const collection = validateCollectionName(input.name);
   const deltas = input.deltaPrefix
-    ? await listDeltas(rt.objects, input.deltaPrefix)
-    : [...new Set(input.deltas!)].sort().map((key) => ({ key, label: key }));
+    ? await listDeltas(rt.objects, input.deltaPrefix, collection)
+    : await deltaRefsFromKeys(rt.objects, input.deltas!, collection);
   assertHasDeltas(
     deltas,
     input.deltaPrefix ? `s3://${rt.objects.bucket}/${input.deltaPrefix}` : 'the deltas list',

@@ -92,6 +92,9 @@ export function collectionSummary(
     | 'lockAcquireMs'
     | 'casRetries'
     | 'publishMs'
+    | 'commitMs'
+    | 'waitMs'
+    | 'seq'
   >,
 ): CollectionSummary {
   return {
@@ -110,6 +113,9 @@ export function collectionSummary(
     lockHoldMs: result.lockHoldMs,
     lockAcquireMs: result.lockAcquireMs,
     casRetries: result.casRetries,
+    commitMs: result.commitMs,
+    waitMs: result.waitMs,
+    logSeq: result.seq,
     alreadyApplied: result.status === 'already-applied',
     finalMergeMs: result.publishMs,
   };

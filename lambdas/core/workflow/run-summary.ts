@@ -1,5 +1,6 @@
 import { causeMessage } from '../errors.ts';
-import type { Pointer } from '../protocol/pointer.ts';
+import type { SnapshotVersion } from '../protocol/pointer.ts';
+import type { Runtime } from '../runtime.ts';
 import type { CollectionOutcome, CollectionSummary, FailedCollection } from './workflow-state.ts';
 
 /**
@@ -25,13 +26,32 @@ interface FailedIteration extends Omit<FailedCollection, 'error'> {
 
 type IterationResult = CollectionSummary | FailedIteration;
 
+/** The live version that published a run into a collection, if any did. */
+export type PublishedVersionOf = (collection: string, runId: string) => Promise<SnapshotVersion | undefined>;
+
+/**
+ * Reads where a run stands from stored state: its applied record names its log entry, and the
+ * pointer's versions say which one first contained it (newest first, so the last that does).
+ */
+export function publishedVersionIn(rt: Pick<Runtime, 'applied' | 'pointers'>): PublishedVersionOf {
+  return async (collection, runId) => {
+    const seq = await rt.applied.runAppliedAt(collection, runId);
+    if (seq === undefined) return undefined;
+    const pointer = await rt.pointers.read(collection);
+    if (pointer.publishedSeq < seq) return undefined;
+    return pointer.history.filter((version) => version.seq >= seq).at(-1);
+  };
+}
+
 export async function summarizeRun(
-  readPointer: (collection: string) => Promise<Pointer>,
+  publishedVersionOf: PublishedVersionOf,
   runId: string,
   results: IterationResult[],
 ): Promise<RunOutcome> {
   const collections = await Promise.all(
-    results.map((result) => (result.status === 'failed' ? checkFailed(readPointer, runId, result) : result)),
+    results.map((result) =>
+      result.status === 'failed' ? checkFailed(publishedVersionOf, runId, result) : result,
+    ),
   );
   const failed = collections.filter((outcome): outcome is FailedCollection => outcome.status === 'failed');
   if (failed.length === 0) return { runId, collections };
@@ -43,18 +63,17 @@ export async function summarizeRun(
 }
 
 /**
- * A publish can fail after its swap (its cleanup, say): then the pointer names the run and the
- * collection is published. Reading it keeps the summary honest.
+ * A publish can fail after the swap that published its entry (its cleanup, say): then the run is
+ * in the live snapshot and the collection is published. Reading it keeps the summary honest.
  */
 async function checkFailed(
-  readPointer: (collection: string) => Promise<Pointer>,
+  publishedVersionOf: PublishedVersionOf,
   runId: string,
   result: FailedIteration,
 ): Promise<CollectionOutcome> {
   const { error, cause, ...counts } = result;
   const failure = { name: error, message: cause ? causeMessage(cause) : error };
-  const pointer = await readPointer(result.collection);
-  const applied = pointer.history.find((entry) => entry.runId === runId);
+  const applied = await publishedVersionOf(result.collection, runId);
   if (!applied) return { ...counts, error: failure };
   return {
     collection: result.collection,

@@ -55,8 +55,11 @@ export type MergeTask = z.infer<typeof mergeTask>;
 /** What a published collection reports at the end of a run (CONTRACT.md `run --json`). */
 export interface CollectionSummary {
   collection: string;
-  /** `already-applied`: the run id was in the pointer, nothing changed. */
-  status: 'published' | 'already-applied';
+  /**
+   * `already-applied`: the run id had been applied, nothing changed; `no-change`: the run's entry
+   * was folded but changed nothing, so no new version was needed.
+   */
+  status: 'published' | 'already-applied' | 'no-change';
   deltas: number;
   records: number;
   chunkSize: number;
@@ -70,6 +73,12 @@ export interface CollectionSummary {
   lockHoldMs: number;
   lockAcquireMs: number;
   casRetries: number;
+  /** Writing the run's change set and appending its log entry. */
+  commitMs: number;
+  /** From the append until a publication included the run. */
+  waitMs: number;
+  /** The run's entry in the collection's commit log. */
+  logSeq: number;
   alreadyApplied: boolean;
   finalMergeMs: number;
 }
@@ -99,6 +108,9 @@ export type PublishedWithError = Omit<
   | 'groupSize'
   | 'shortCircuit'
   | 'alreadyApplied'
+  | 'commitMs'
+  | 'waitMs'
+  | 'logSeq'
 > & {
   error: { name: string; message: string };
 };
