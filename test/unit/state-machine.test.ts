@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { BadInputError, LockBusyError } from '../../lambdas/core/errors.ts';
-import { emptyPointer } from '../../lambdas/core/protocol/pointer.ts';
 import { chunkPlan } from '../../lambdas/core/workflow/chunking.ts';
 import { collectionSummary, groupSegments } from '../../lambdas/core/workflow/merging.ts';
 import { parseRunInput } from '../../lambdas/core/workflow/run-input.ts';
