@@ -65,7 +65,7 @@ export async function finalMerge(
   const change = segmentsChange(
     rt.objects,
     state.runId,
-    segments.map((segment) => segment.segmentKey),
+    segments.map((segment) => ({ key: segment.segmentKey, records: segment.records })),
   );
   const result = await publish(publishDeps(rt, { onPhase }), state.collection, change);
   return {
