@@ -36,30 +36,47 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
       (s) => s.name === 'contention' && s.variant === variant && s.params.writers === 4,
       'recordsPerSecond',
     );
-  const wall = (name: string, variant: string) =>
+  const overheadAt = (dimension: number | undefined) => {
+    const rows = scenarios.filter((s) => s.name === 'overhead');
+    const wanted = dimension ?? Math.min(...rows.map((s) => Number(s.params.dimension)));
+    const wallOf = (variant: string) =>
+      metric(rows, (s) => s.variant === variant && Number(s.params.dimension) === wanted, 'wallMs');
+    return round(wallOf('workflow-run') / wallOf('raw-chroma-upsert'), 3);
+  };
+  const mergeWall = (variant: string) =>
     metric(
       scenarios,
       (s) =>
-        s.name === name &&
+        s.name === 'merge-pipeline' &&
         s.variant === variant &&
-        (name !== 'merge-pipeline' ||
-          s.params.deltas ===
-            Math.max(...scenarios.filter((x) => x.name === name).map((x) => Number(x.params.deltas)))),
+        s.params.deltas ===
+          Math.max(
+            ...scenarios.filter((x) => x.name === 'merge-pipeline').map((x) => Number(x.params.deltas)),
+          ),
       'wallMs',
     );
+  const total8 = (variant: string) =>
+    metric(
+      scenarios,
+      (s) => s.name === 'lock-hold' && s.variant === variant && s.params.snapshotRecords === largest,
+      'totalMs',
+    );
+  const stream = (variant: string) => metric(scenarios, (s) => s.variant === variant, 'messagesPerSecond');
   return {
     lockHoldTwoPhaseOverSinglePhase50k: round(lockHold('two-phase') / lockHold('single-phase'), 4),
     throughput4RunsTwoPhaseOverSinglePhase: round(throughput('two-phase') / throughput('single-phase'), 3),
-    runOverRawUpsert: round(wall('overhead', 'workflow-run') / wall('overhead', 'raw-chroma-upsert'), 3),
+    totalTime8PublishersTwoPhaseOverSinglePhase50k: round(total8('two-phase') / total8('single-phase'), 3),
+    runOverRawUpsert: overheadAt(scenarios.some((s) => s.params.dimension === 384) ? 384 : undefined),
+    runOverRawUpsert1536: overheadAt(1536),
     streamThroughputUnderBatchRunsOverAlone: round(
-      metric(scenarios, (s) => s.variant === 'stream-with-batch-runs', 'messagesPerSecond') /
-        metric(scenarios, (s) => s.variant === 'stream-alone', 'messagesPerSecond'),
+      stream('stream-with-batch-runs') / stream('stream-alone'),
       3,
     ),
-    segmentMergeOverChromaMerge: round(
-      wall('merge-pipeline', 'segments') / wall('merge-pipeline', 'chroma'),
-      4,
+    streamThroughputTwoPhaseOverSinglePhase: round(
+      stream('stream-alone') / stream('stream-alone-single-phase'),
+      3,
     ),
+    segmentMergeOverChromaMerge: round(mergeWall('segments') / mergeWall('chroma'), 4),
   };
 }
 

@@ -6,7 +6,7 @@ import type { Pointer } from '../../lambdas/core/protocol/pointer.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps, type Runtime } from '../../lambdas/core/runtime.ts';
-import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
+import { startTestStack, storedSnapshots, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { runTs } from '../helpers/processes.ts';
 import { makeUpserts } from '../helpers/records.ts';
 
@@ -94,10 +94,10 @@ describe('crashes (SIGKILL) at each step', () => {
     await crash(collection, 'uploaded', 'after-upload', 'up');
     const pointer = await rt.pointers.read(collection);
     expect(pointer.version).toBe(1);
-    expect(await rt.snapshots.listKeys(collection)).toHaveLength(2);
+    expect(await storedSnapshots(rt, collection)).toHaveLength(2);
     const next = await publish(publishDeps(rt), collection, opsChange('next', makeUpserts('next', 5, DIM)));
     expect(next).toMatchObject({ status: 'published', snapshotVersion: 2, recordCount: 20 });
-    expect(await rt.snapshots.listKeys(collection)).toEqual(
+    expect(await storedSnapshots(rt, collection)).toEqual(
       [pointer.snapshotKey, next.snapshotKey].sort() as string[],
     );
   });

@@ -4,7 +4,7 @@ import { BadInputError } from '../../lambdas/core/errors.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps } from '../../lambdas/core/runtime.ts';
-import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
+import { startTestStack, storedSnapshots, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { makeUpserts } from '../helpers/records.ts';
 
 const DIM = 16;
@@ -54,10 +54,10 @@ describe('publish protocol', () => {
     const rt = stack.runtime();
     const collection = uniqueCollection('words');
     await publish(publishDeps(rt), collection, opsChange('run-x', makeUpserts('a', 10, DIM)));
-    const keysBefore = await rt.snapshots.listKeys(collection);
+    const keysBefore = await storedSnapshots(rt, collection);
     const again = await publish(publishDeps(rt), collection, opsChange('run-x', makeUpserts('zzz', 10, DIM)));
     expect(again).toMatchObject({ status: 'already-applied', snapshotVersion: 1, recordCount: 10 });
-    expect(await rt.snapshots.listKeys(collection)).toEqual(keysBefore);
+    expect(await storedSnapshots(rt, collection)).toEqual(keysBefore);
   });
 
   it('rejects a record whose dimension differs from the collection and leaves the pointer as it was', async () => {
@@ -69,7 +69,7 @@ describe('publish protocol', () => {
       publish(publishDeps(rt), collection, opsChange('bad', makeUpserts('b', 5, DIM + 1))),
     ).rejects.toThrow(BadInputError);
     expect(await rt.pointers.read(collection)).toEqual(before);
-    expect(await rt.snapshots.listKeys(collection)).toEqual([before.snapshotKey]);
+    expect(await storedSnapshots(rt, collection)).toEqual([before.snapshotKey]);
   });
 
   it('writes a snapshot that stock Chroma opens with the expected count and nearest neighbour', async () => {

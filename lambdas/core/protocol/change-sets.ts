@@ -36,6 +36,16 @@ export interface ChangeSetStore {
     dimension: number | null,
   ): Promise<WrittenChangeSet>;
   writeMessages(collection: string, label: string, messages: StreamChange[]): Promise<WrittenChangeSet>;
+  /**
+   * A run's segments (id-sorted, later ones winning) as one change set, copied object to object
+   * where they are (no bytes pass through the publisher); read back as one merged stream.
+   */
+  copySegments(
+    collection: string,
+    label: string,
+    segments: { key: string; records: number }[],
+    dimension: number | null,
+  ): Promise<WrittenChangeSet>;
   read(key: string): Promise<ChangeSetBody>;
   /** Every change set of a collection, with when it was written (ms since the epoch). */
   list(collection: string): Promise<{ key: string; modifiedAt: number }[]>;
@@ -54,4 +64,17 @@ export type NewChange =
       /** Opens the change's records: one op per id, sorted by id. */
       open(): Promise<{ dimension: number | null; ops: AsyncIterable<RecordOp> | Iterable<RecordOp> }>;
     }
-  | { kind: 'messages'; label: string; messages: StreamChange[] };
+  | { kind: 'messages'; label: string; messages: StreamChange[] }
+  | {
+      kind: 'segments';
+      runId: string;
+      label: string;
+      segments: { key: string; records: number }[];
+      /** Reads the segments' dimension (their schemas, not their rows). */
+      dimension(): Promise<number | null>;
+    };
+
+/** The objects that belong to a change set: the key itself and, for copied segments, its parts. */
+export function belongsTo(changeSetKey: string, objectKey: string): boolean {
+  return objectKey === changeSetKey || objectKey.startsWith(`${changeSetKey.replace(/\.json$/, '')}/`);
+}

@@ -107,6 +107,8 @@ export async function foldEntries(
   }
 
   const failedBySeq = new Map<number, { messageId: string; reason: string }[]>();
+  // A first run into an empty collection needs no lookups: a merged stream holds each id once.
+  let targetEmpty = (await target.count()) === 0;
   for (const group of groups) {
     if (group.kind === 'ops') {
       const opened = await Promise.all(
@@ -117,7 +119,8 @@ export async function foldEntries(
         streams.length === 1
           ? streams[0]!
           : mergeSortedStreams(streams.map((s) => s[Symbol.asyncIterator]()));
-      await applyOps(target, rows, result.dimension, result.stats, deps.onApplied);
+      await applyOps(target, rows, result.dimension, result.stats, deps.onApplied, targetEmpty);
+      targetEmpty = false;
       result.dimension = result.stats.dimension;
       continue;
     }
@@ -132,6 +135,7 @@ export async function foldEntries(
     for (const messageId of plan.applied)
       result.applied.messages.push({ messageId, seq: seqOf.get(messageId)! });
     await applyOps(target, foldAndSort(plan.ops), plan.dimension, result.stats, deps.onApplied);
+    targetEmpty = false;
     result.dimension = result.stats.dimension;
   }
   for (const [seq, failedMessages] of failedBySeq)

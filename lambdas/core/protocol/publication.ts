@@ -2,7 +2,7 @@ import type { Config } from '../config/config.ts';
 import { StorageError } from '../errors.ts';
 import { changedAnything, validateApplied } from '../records/apply-ops.ts';
 import type { AppliedRecords, EntryOutcome } from './applied.ts';
-import type { ChangeSetStore } from './change-sets.ts';
+import { belongsTo, type ChangeSetStore } from './change-sets.ts';
 import type { CommitLog, LogEntry } from './commit-log.ts';
 import { foldEntries } from './fold.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
@@ -268,11 +268,14 @@ export async function cleanup(
     pointer.collection,
     snapshots.filter((key) => !dropped.has(key)),
   );
-  const pending = new Set(
-    (await deps.log.pending(pointer.collection, pointer.publishedSeq)).map((entry) => entry.changeSet),
+  const pending = (await deps.log.pending(pointer.collection, pointer.publishedSeq)).map(
+    (entry) => entry.changeSet,
   );
   const stale = (await deps.changeSets.list(pointer.collection))
-    .filter((object) => !pending.has(object.key) && now - object.modifiedAt > CHANGESET_GRACE_MS)
+    .filter(
+      (object) =>
+        !pending.some((key) => belongsTo(key, object.key)) && now - object.modifiedAt > CHANGESET_GRACE_MS,
+    )
     .map((object) => object.key);
   await deps.changeSets.deleteKeys(stale);
   return garbage.length + stale.length;

@@ -124,7 +124,7 @@ async function commit(
   const started = deps.clock.now();
   deps.onPhase?.('commit');
   const head = await deps.pointers.read(collection);
-  if (change.kind === 'ops') {
+  if (change.kind !== 'messages') {
     // A run that comes back (a retry, a redrive days later) finds where it was applied or committed.
     const earlier = await deps.applied.lookup(collection, [change.runId], []);
     const appliedAt = earlier.runs.get(change.runId);
@@ -147,7 +147,7 @@ async function commit(
     {
       changeSet: written,
       label: change.label,
-      ...(change.kind === 'ops' && { runId: change.runId }),
+      ...(change.kind !== 'messages' && { runId: change.runId }),
       ...(change.kind === 'messages' && { messageIds: change.messages.map((message) => message.messageId) }),
     },
     head.publishedSeq,
@@ -175,6 +175,11 @@ async function writeChangeSet(
       known,
     );
     return written;
+  }
+  if (change.kind === 'segments') {
+    const dimension = await change.dimension();
+    await claimDimension(deps.items, deps.clock, collection, dimension, `run "${change.runId}"`, known);
+    return deps.changeSets.copySegments(collection, change.label, change.segments, dimension);
   }
   const opened = await change.open();
   await claimDimension(deps.items, deps.clock, collection, opened.dimension, `run "${change.runId}"`, known);
@@ -256,7 +261,7 @@ function result(
   const snapshotVersion = version?.version ?? head.version;
   return {
     collection,
-    runId: change.kind === 'ops' ? change.runId : null,
+    runId: change.kind === 'messages' ? null : change.runId,
     status,
     strategy: deps.config.lockStrategy,
     seq: committed.seq,

@@ -1,5 +1,5 @@
 import { BadInputError, SnapshotValidationError } from '../errors.ts';
-import type { RecordTarget } from './record-target.ts';
+import type { RecordTarget, StoredRecord } from './record-target.ts';
 import type { Metadata, RecordOp } from './records.ts';
 
 /**
@@ -39,6 +39,8 @@ export async function applyOps(
   stats: ApplyStats = emptyStats(dimension),
   /** Called after each batch with the number of ops it applied. */
   onApplied?: (ops: number) => void,
+  /** The target holds none of these ids (it is empty and the ids are unique): no need to look them up. */
+  knownAbsent = false,
 ): Promise<ApplyStats> {
   let batch: RecordOp[] = [];
   for await (const op of ops) {
@@ -52,20 +54,25 @@ export async function applyOps(
     }
     batch.push(op);
     if (batch.length >= APPLY_BATCH) {
-      await applyBatch(target, batch, stats);
+      await applyBatch(target, batch, stats, knownAbsent);
       onApplied?.(batch.length);
       batch = [];
     }
   }
   if (batch.length > 0) {
-    await applyBatch(target, batch, stats);
+    await applyBatch(target, batch, stats, knownAbsent);
     onApplied?.(batch.length);
   }
   return stats;
 }
 
-async function applyBatch(target: RecordTarget, batch: RecordOp[], stats: ApplyStats): Promise<void> {
-  const current = await target.get(batch.map((op) => op.id));
+async function applyBatch(
+  target: RecordTarget,
+  batch: RecordOp[],
+  stats: ApplyStats,
+  knownAbsent: boolean,
+): Promise<void> {
+  const current = knownAbsent ? new Map<string, StoredRecord>() : await target.get(batch.map((op) => op.id));
 
   const upserts = batch.filter((op) => op.op === 'upsert');
   if (upserts.length > 0) {

@@ -1,27 +1,32 @@
 import type { NewChange } from '../protocol/change-sets.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { foldOps, type RecordOp } from './records.ts';
-import { commonDimension, mergeSortedStreams, openSegment } from './segments.ts';
+import { commonDimension, openSegment } from './segments.ts';
 
 /**
- * A run's change made of its stored segments, merged in order (later segments win) by a
- * streaming k-way pass into the one change set the run commits.
+ * A run's change made of its stored segments: committed by copying them (the change set is the
+ * segments themselves, merged in order, later segments winning, when the change applies).
  */
-export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys: string[]): NewChange {
+export function segmentsChange(
+  objects: ObjectStore,
+  runId: string,
+  segments: { key: string; records: number }[],
+): NewChange {
   return {
-    kind: 'ops',
+    kind: 'segments',
     runId,
     label: runId,
-    async open() {
-      const opened = await Promise.all(
-        segmentKeys.map(async (key) => openSegment(await objects.getStream(key))),
+    segments,
+    async dimension() {
+      const headers = await Promise.all(
+        segments.map(async (segment) => {
+          const body = await objects.getStream(segment.key);
+          const opened = await openSegment(body);
+          (body as { destroy?: () => void }).destroy?.();
+          return { key: segment.key, dimension: opened.dimension };
+        }),
       );
-      const dimension = commonDimension(
-        opened.map((segment, index) => ({ key: segmentKeys[index]!, dimension: segment.dimension })),
-      );
-      const ops =
-        opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
-      return { dimension, ops };
+      return commonDimension(headers);
     },
   };
 }

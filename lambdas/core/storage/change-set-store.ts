@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import {
   CHANGESET_PREFIX,
   type ChangeSetBody,
@@ -10,7 +11,7 @@ import {
   type WrittenChangeSet,
 } from '../protocol/change-sets.ts';
 import type { RecordOp } from '../records/records.ts';
-import { openSegment, writeSegmentFile } from '../records/segments.ts';
+import { mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
 import type { ObjectStore } from './object-store.ts';
 
 const MESSAGE_SETS_CACHED = 500;
@@ -61,7 +62,39 @@ export class S3ChangeSetStore implements ChangeSetStore {
     };
   }
 
+  async copySegments(
+    collection: string,
+    label: string,
+    segments: { key: string; records: number }[],
+    dimension: number | null,
+  ): Promise<WrittenChangeSet> {
+    const key = `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.segments.json`;
+    const partsPrefix = key.replace(/\.json$/, '');
+    const limit = pLimit(4);
+    const parts = await Promise.all(
+      segments.map((segment, index) =>
+        limit(async () => {
+          const part = `${partsPrefix}/part-${String(index).padStart(5, '0')}.arrow`;
+          await this.objects.copy(segment.key, part);
+          return part;
+        }),
+      ),
+    );
+    await this.objects.putJson(key, { parts, dimension });
+    const records = segments.reduce((sum, segment) => sum + segment.records, 0);
+    return { key, kind: 'ops', records, dimension };
+  }
+
   async read(key: string): Promise<ChangeSetBody> {
+    if (key.endsWith('.segments.json')) {
+      const manifest = await this.objects.getJson<{ parts: string[]; dimension: number | null }>(key);
+      const opened = await Promise.all(
+        manifest.parts.map(async (part) => openSegment(await this.objects.getStream(part))),
+      );
+      const ops =
+        opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
+      return { kind: 'ops', dimension: manifest.dimension, ops };
+    }
     if (key.endsWith('.json')) {
       let messages = this.messages.get(key);
       if (!messages) {
@@ -87,7 +120,12 @@ export class S3ChangeSetStore implements ChangeSetStore {
   }
 
   async deleteKeys(keys: string[]): Promise<void> {
-    await this.objects.deleteKeys(keys);
+    const parts = await Promise.all(
+      keys
+        .filter((key) => key.endsWith('.segments.json'))
+        .map((key) => this.objects.listKeys(`${key.replace(/\.json$/, '')}/`)),
+    );
+    await this.objects.deleteKeys([...keys, ...parts.flat()]);
   }
 }
 

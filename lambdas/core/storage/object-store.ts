@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
@@ -88,6 +89,24 @@ export class ObjectStore {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** A server-side copy within the bucket: no bytes pass through this process. */
+  async copy(from: string, to: string): Promise<void> {
+    try {
+      await this.s3.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`,
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey') {
+        throw new StorageError(`s3://${this.bucket}/${from} does not exist`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   async deleteKeys(keys: string[]): Promise<number> {

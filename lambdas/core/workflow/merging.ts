@@ -73,7 +73,12 @@ export async function finalMerge(
   state: CollectionState,
   onPhase?: (phase: PublishPhase) => void,
 ): Promise<CollectionSummary> {
-  const change = segmentsChange(rt.objects, state.runId, currentSegmentKeys(state));
+  const keys = currentSegmentKeys(state);
+  const change = segmentsChange(
+    rt.objects,
+    state.runId,
+    (state.segments ?? []).map((segment, index) => ({ key: keys[index]!, records: segment.records })),
+  );
   const result = await publish(publishDeps(rt, { onPhase }), state.collection, change);
   return collectionSummary(state, rt.config.groupSize, result);
 }

@@ -140,6 +140,10 @@ export class MemoryChangeSets implements ChangeSetStore {
     return { key, kind: 'ops', records: all.length, dimension };
   }
 
+  async copySegments(): Promise<WrittenChangeSet> {
+    throw new Error('segments live in S3: the in-memory tests commit ops change sets');
+  }
+
   async writeMessages(
     collection: string,
     label: string,
