@@ -33,7 +33,8 @@ const TUNABLES = [
   'LOCK_STRATEGY',
   'MAX_CAS_RETRIES',
   'LOCK_WAIT_SECONDS',
-  'FINAL_REBASE_LOCKED',
+  'PUBLISH_WAIT_SECONDS',
+  'BUILD_BUDGET_SECONDS',
 ];
 
 export async function withBenchContext<T>(

@@ -7,16 +7,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
-import { applyOps } from '../lambdas/core/chroma/chroma-apply.ts';
 import { type ChromaServer, startChroma } from '../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { chromaTarget, openCollection } from '../lambdas/core/chroma/chroma-target.ts';
+import { applyOps } from '../lambdas/core/records/apply-ops.ts';
 import { foldAndSort } from '../lambdas/core/records/changes.ts';
 import { readDeltaFully } from '../lambdas/core/records/deltas.ts';
 import type { RecordOp } from '../lambdas/core/records/records.ts';
 import { mergeSortedStreams, openSegment } from '../lambdas/core/records/segments.ts';
 import { runtime } from '../lambdas/core/runtime.ts';
 import { type ChunkManifest, processChunk, splitIntoChunks } from '../lambdas/core/workflow/chunking.ts';
-import { groupSegments, mergeGroup } from '../lambdas/core/workflow/merging.ts';
+import { currentSegmentKeys, groupSegments, mergeGroup } from '../lambdas/core/workflow/merging.ts';
 import { peakRssMb } from './harness.ts';
 
 const [variant, collection, deltaPrefix, runId] = process.argv.slice(2) as [string, string, string, string];
@@ -45,13 +45,22 @@ async function viaSegments(): Promise<number> {
   while ((state.groupCount ?? 0) > 1) {
     const merged = await Promise.all(
       (state.groups ?? []).map((group, groupIndex) =>
-        limit(() => mergeGroup(rt, { runId, collection, level: state.level, groupIndex, segments: group })),
+        limit(() =>
+          mergeGroup(rt, {
+            runId,
+            collection,
+            level: state.level,
+            groupIndex,
+            groupSize: rt.config.groupSize,
+            segments: group,
+          }),
+        ),
       ),
     );
     state = groupSegments({ ...state, segments: merged }, rt.config.groupSize);
   }
   const opened = await Promise.all(
-    (state.segments ?? []).map(async (s) => openSegment(await rt.objects.getStream(s.segmentKey))),
+    currentSegmentKeys(state).map(async (key) => openSegment(await rt.objects.getStream(key))),
   );
   let records = 0;
   for await (const _ of mergeSortedStreams(opened.map((segment) => segment.rows))) records++;
@@ -75,7 +84,11 @@ async function viaChroma(): Promise<number> {
           );
           const dir = join(work, `L0-${chunk}`);
           const server = await startChroma(dir);
-          await applyOps(await openCollection(server, collection), iterate(ops), manifest.expectedDimension);
+          await applyOps(
+            chromaTarget(await openCollection(server, collection)),
+            iterate(ops),
+            manifest.expectedDimension,
+          );
           await stopMeasured(server);
           return dir;
         }),

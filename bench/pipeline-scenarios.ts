@@ -1,11 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import pLimit from 'p-limit';
+import { entryPointArgs } from '../local/package-paths.ts';
 import { makeUpserts, toJsonl } from '../local/synthetic-records.ts';
 import { type BenchContext, round, type ScenarioResult } from './harness.ts';
-
-const require = createRequire(import.meta.url);
 
 /** Uploads `deltas` delta files of fresh records under a prefix; returns the prefix. */
 export async function uploadDeltas(
@@ -32,19 +29,15 @@ export async function uploadDeltas(
 
 function runWorker(context: BenchContext, args: string[]): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', require.resolve('tsx'), join(import.meta.dirname, 'merge-worker.ts'), ...args],
-      {
-        env: {
-          ...process.env,
-          ...context.services.env,
-          POWERTOOLS_LOG_LEVEL: 'SILENT',
-          POWERTOOLS_METRICS_DISABLED: 'true',
-        },
-        stdio: ['ignore', 'pipe', 'inherit'],
+    const child = spawn(process.execPath, [...entryPointArgs('merge-worker'), ...args], {
+      env: {
+        ...process.env,
+        ...context.services.env,
+        POWERTOOLS_LOG_LEVEL: 'SILENT',
+        POWERTOOLS_METRICS_DISABLED: 'true',
       },
-    );
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();

@@ -1,5 +1,14 @@
 import type { ScenarioResult } from './harness.ts';
-import type { BenchResult } from './run-bench.ts';
+
+/** One benchmark run: what `embedflow bench --json` prints and docs/benchmarks.md renders. */
+export interface BenchResult {
+  quick: boolean;
+  machine: string;
+  startedAt: string;
+  wallSeconds: number;
+  scenarios: ScenarioResult[];
+  ratios: Record<string, number>;
+}
 
 /** docs/benchmarks.md: tables straight from the measured rows, charts, and what they mean. */
 function tableOf(rows: ScenarioResult[]): string {
@@ -54,7 +63,7 @@ const SECTIONS: { name: string; title: string; meaning: string }[] = [
     name: 'stream',
     title: '6. Stream compaction while batch runs hit the same collection',
     meaning:
-      "Change messages (7 in 10 upserts, 2 metadata updates, 1 delete) go through the compaction-stream handler core in SQS batches of 10, one publish per batch, first alone and then while batch runs publish into the same collection from two lanes. Failed messages are sent again as SQS would redeliver them, failed batch publishes retried as the FinalMerge Retry would. `lostRecords` compares the final snapshot with the expected count: it must be 0. The unguarded variant turns the starvation guard off (FINAL_REBASE_LOCKED=false, DESIGN.md's plain rule): batch runs whose build is slower than the gap between stream commits lose every race and are abandoned after 6 retries (`batchRunsAbandoned`). With the guard the last rebase of a losing run holds the lock for one build (`batchLockedRebases`, visible in `streamLockHoldP99Ms` and `batchLockHoldP99Ms`) and every run lands.",
+      'Change messages (7 in 10 upserts, 2 metadata updates, 1 delete) go through the compaction-stream handler core in SQS batches of 10, one publish per batch, first alone and then while batch runs publish into the same collection from two lanes. Failed messages are sent again as SQS would redeliver them, failed batch publishes retried as the FinalMerge Retry would. `lostRecords` compares the final snapshot with the expected count: it must be 0. The unguarded variant turns the starvation guard off (FINAL_REBASE_LOCKED=false, the plain optimistic rule): batch runs whose build is slower than the gap between stream commits lose every race and are abandoned after 6 retries (`batchRunsAbandoned`). With the guard the last rebase of a losing run holds the lock for one build (`batchLockedRebases`, visible in `streamLockHoldP99Ms` and `batchLockHoldP99Ms`) and every run lands.',
   },
 ];
 

@@ -1,6 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgumentError } from 'commander';
 import { renderCharts } from './charts.ts';
 import {
   type BenchContext,
@@ -11,18 +10,10 @@ import {
 } from './harness.ts';
 import { mergePipeline } from './pipeline-scenarios.ts';
 import { contention, lockHoldBySnapshotSize } from './publish-scenarios.ts';
-import { renderReport } from './report.ts';
+import { type BenchResult, renderReport } from './report.ts';
+import { SCENARIO_NAMES, type ScenarioName } from './scenario-names.ts';
 import { streamUnderBatchRuns } from './stream-scenarios.ts';
 import { chunkSweep, overhead } from './workflow-scenarios.ts';
-
-export interface BenchResult {
-  quick: boolean;
-  machine: string;
-  startedAt: string;
-  wallSeconds: number;
-  scenarios: ScenarioResult[];
-  ratios: Record<string, number>;
-}
 
 function metric(scenarios: ScenarioResult[], match: (s: ScenarioResult) => boolean, key: string): number {
   return scenarios.find(match)?.metrics[key] ?? Number.NaN;
@@ -45,42 +36,58 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
       (s) => s.name === 'contention' && s.variant === variant && s.params.writers === 4,
       'recordsPerSecond',
     );
-  const wall = (name: string, variant: string) =>
+  const overheadAt = (dimension: number | undefined) => {
+    const rows = scenarios.filter((s) => s.name === 'overhead');
+    const wanted = dimension ?? Math.min(...rows.map((s) => Number(s.params.dimension)));
+    const wallOf = (variant: string) =>
+      metric(rows, (s) => s.variant === variant && Number(s.params.dimension) === wanted, 'wallMs');
+    return round(wallOf('workflow-run') / wallOf('raw-chroma-upsert'), 3);
+  };
+  const mergeWall = (variant: string) =>
     metric(
       scenarios,
       (s) =>
-        s.name === name &&
+        s.name === 'merge-pipeline' &&
         s.variant === variant &&
-        (name !== 'merge-pipeline' ||
-          s.params.deltas ===
-            Math.max(...scenarios.filter((x) => x.name === name).map((x) => Number(x.params.deltas)))),
+        s.params.deltas ===
+          Math.max(
+            ...scenarios.filter((x) => x.name === 'merge-pipeline').map((x) => Number(x.params.deltas)),
+          ),
       'wallMs',
     );
+  const total8 = (variant: string) =>
+    metric(
+      scenarios,
+      (s) => s.name === 'lock-hold' && s.variant === variant && s.params.snapshotRecords === largest,
+      'totalMs',
+    );
+  const stream = (variant: string) => metric(scenarios, (s) => s.variant === variant, 'messagesPerSecond');
   return {
     lockHoldTwoPhaseOverSinglePhase50k: round(lockHold('two-phase') / lockHold('single-phase'), 4),
     throughput4RunsTwoPhaseOverSinglePhase: round(throughput('two-phase') / throughput('single-phase'), 3),
-    runOverRawUpsert: round(wall('overhead', 'workflow-run') / wall('overhead', 'raw-chroma-upsert'), 3),
+    totalTime8PublishersTwoPhaseOverSinglePhase50k: round(total8('two-phase') / total8('single-phase'), 3),
+    runOverRawUpsert: overheadAt(scenarios.some((s) => s.params.dimension === 384) ? 384 : undefined),
+    runOverRawUpsert1536: overheadAt(1536),
     streamThroughputUnderBatchRunsOverAlone: round(
-      metric(scenarios, (s) => s.variant === 'stream-with-batch-runs', 'messagesPerSecond') /
-        metric(scenarios, (s) => s.variant === 'stream-alone', 'messagesPerSecond'),
+      stream('stream-with-batch-runs') / stream('stream-alone'),
       3,
     ),
-    segmentMergeOverChromaMerge: round(
-      wall('merge-pipeline', 'segments') / wall('merge-pipeline', 'chroma'),
-      4,
+    streamThroughputTwoPhaseOverSinglePhase: round(
+      stream('stream-alone') / stream('stream-alone-single-phase'),
+      3,
     ),
+    segmentMergeOverChromaMerge: round(mergeWall('segments') / mergeWall('chroma'), 4),
   };
 }
 
-/** Scenario names as `--only` takes them (the `name` of the rows each one produces). */
-export const SCENARIOS: [string, (context: BenchContext) => Promise<ScenarioResult[]>][] = [
-  ['lock-hold', lockHoldBySnapshotSize],
-  ['contention', contention],
-  ['merge-pipeline', mergePipeline],
-  ['overhead', overhead],
-  ['chunk-sweep', chunkSweep],
-  ['stream', streamUnderBatchRuns],
-];
+const SCENARIOS: Record<ScenarioName, (context: BenchContext) => Promise<ScenarioResult[]>> = {
+  'lock-hold': lockHoldBySnapshotSize,
+  contention,
+  'merge-pipeline': mergePipeline,
+  overhead,
+  'chunk-sweep': chunkSweep,
+  stream: streamUnderBatchRuns,
+};
 
 /** The project's docs/ directory: `--write-docs` rewrites docs/benchmarks.md and its charts there. */
 export const DOCS_DIR = join(import.meta.dirname, '..', 'docs');
@@ -102,7 +109,9 @@ async function writeReport(result: BenchResult, dir: string): Promise<void> {
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
-  const selected = SCENARIOS.filter(([name]) => !options.only || options.only.includes(name));
+  const selected = SCENARIO_NAMES.filter((name) => !options.only || options.only.includes(name)).map(
+    (name) => [name, SCENARIOS[name]] as const,
+  );
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const scenarios = await withBenchContext(options.quick, async (context) => {
@@ -125,17 +134,4 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   await writeFile(join(options.outDir, 'bench.json'), `${JSON.stringify(result, null, 2)}\n`);
   if (options.writeDocs) await writeReport(result, DOCS_DIR);
   return result;
-}
-
-/** `--only a,b`: scenario names, each checked against the known ones. */
-export function parseScenarioNames(value: string): string[] {
-  const known = SCENARIOS.map(([name]) => name);
-  const names = value.split(',').map((name) => name.trim());
-  const unknown = names.filter((name) => !known.includes(name));
-  if (unknown.length > 0 || names.length === 0) {
-    throw new InvalidArgumentError(
-      `unknown scenario "${unknown.join(', ')}": choose from ${known.join(', ')}`,
-    );
-  }
-  return names;
 }

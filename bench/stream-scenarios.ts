@@ -1,4 +1,4 @@
-import { CasConflictError, LockBusyError } from '../lambdas/core/errors.ts';
+import { settle } from '../lambdas/core/protocol/publication.ts';
 import { type PublishResult, publish } from '../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../lambdas/core/records/changes.ts';
 import { publishDeps, type Runtime } from '../lambdas/core/runtime.ts';
@@ -8,15 +8,23 @@ import { type BenchContext, percentile, round, type ScenarioResult, timed } from
 import { seed } from './publish-scenarios.ts';
 
 /**
- * Scenario 6: the stream compaction handler (SQS batches of 10) on one collection, alone and while
- * batch runs publish into the same collection, with and without the starvation guard. Failed
- * messages are sent again, as SQS redelivers them; failed batch publishes are retried, as the
- * FinalMerge state's Retry does. At the end the snapshot must hold exactly the expected records:
- * nothing lost under contention.
+ * Scenario 6: the stream compaction handler (SQS batches of 10, up to 4 invocations at once, as
+ * Lambda runs them) on one collection, alone and while batch runs publish into the same
+ * collection, and the single-phase baseline. Failed messages are sent again, as SQS redelivers
+ * them; failed batch publishes are retried, as the FinalMerge state's Retry does. At the end the
+ * snapshot must hold exactly the expected records: nothing lost under contention.
  */
 const SQS_BATCH = 10;
 const MAX_DELIVERIES = 10;
 const SFN_ATTEMPTS = 6;
+/** What the FinalMerge state's Retry retries. */
+const RETRIED = new Set([
+  'LockBusyError',
+  'CasConflictError',
+  'LeaseLostError',
+  'StoreUnavailableError',
+  'PublicationPendingError',
+]);
 
 /** Seven in ten messages upsert a new id, two update a seeded id's metadata, one deletes a seeded id. */
 const messageKind = (index: number) =>
@@ -43,27 +51,45 @@ export function streamMessages(collection: string, count: number, dimension: num
   });
 }
 
-async function feedStream(rt: Runtime, records: StreamRecord[]) {
+/**
+ * An SQS queue drained by up to `invocations` concurrent handler invocations, as Lambda runs them,
+ * each taking batches of up to 10; a message that failed comes back (SQS redelivery) until
+ * MAX_DELIVERIES. Ends when every message was handled and every commit is published.
+ */
+async function feedStream(rt: Runtime, collection: string, records: StreamRecord[], invocations: number) {
   const lockHolds: number[] = [];
+  const commits: number[] = [];
   let casRetries = 0;
   let redelivered = 0;
-  let queue = records;
-  for (let delivery = 1; queue.length > 0 && delivery <= MAX_DELIVERIES; delivery++) {
-    const retry: StreamRecord[] = [];
-    for (let start = 0; start < queue.length; start += SQS_BATCH) {
-      const batch = queue.slice(start, start + SQS_BATCH);
+  let undelivered = 0;
+  const deliveries = new Map<string, number>();
+  const queue = [...records];
+  const invocation = async () => {
+    for (;;) {
+      const batch = queue.splice(0, SQS_BATCH);
+      if (batch.length === 0) return;
       const result = await compactBatch(rt, batch);
       for (const published of Object.values(result.publishes)) {
         if (published.lockHoldMs !== undefined) lockHolds.push(published.lockHoldMs);
+        if (published.commitMs !== undefined) commits.push(published.commitMs);
         casRetries += published.casRetries ?? 0;
       }
       const failed = new Set(result.batchItemFailures.map((f) => f.itemIdentifier));
-      retry.push(...batch.filter((record) => failed.has(record.messageId)));
+      for (const record of batch.filter((candidate) => failed.has(candidate.messageId))) {
+        const count = (deliveries.get(record.messageId) ?? 1) + 1;
+        deliveries.set(record.messageId, count);
+        if (count > MAX_DELIVERIES) undelivered++;
+        else {
+          redelivered++;
+          queue.push(record);
+        }
+      }
     }
-    redelivered += retry.length;
-    queue = retry;
-  }
-  return { lockHolds, casRetries, redelivered, undelivered: queue.length };
+  };
+  await Promise.all(Array.from({ length: invocations }, invocation));
+  // A commit is acknowledged before it is published: the stream is done when the pointer passed them all.
+  await settle(publishDeps(rt), collection);
+  return { lockHolds, commits, casRetries, redelivered, undelivered };
 }
 
 async function batchRuns(
@@ -88,7 +114,7 @@ async function batchRuns(
           results.push(await publish(publishDeps(rt), collection, change));
           break;
         } catch (error) {
-          if (!(error instanceof CasConflictError || error instanceof LockBusyError)) throw error;
+          if (!RETRIED.has((error as Error).name)) throw error;
           failures++;
           if (attempt === SFN_ATTEMPTS) abandoned++;
         }
@@ -101,34 +127,40 @@ async function batchRuns(
 
 export async function streamUnderBatchRuns(context: BenchContext): Promise<ScenarioResult[]> {
   const dimension = 64;
-  const base = context.quick ? 1_000 : 5_000;
-  const messageCount = context.quick ? 200 : 600;
+  const base = context.quick ? 5_000 : 50_000;
+  const messageCount = context.quick ? 300 : 1200;
   const runs = context.quick ? 4 : 8;
   const recordsEach = context.quick ? 100 : 500;
+  const invocations = 4;
   const rows: ScenarioResult[] = [];
-  // The unguarded variant is DESIGN.md's plain rule (fail after MAX_CAS_RETRIES): the baseline
-  // that shows what the starvation guard buys.
   const variants = [
-    ['stream-alone', 'true'],
-    ['stream-with-batch-runs', 'true'],
-    ['stream-with-batch-runs-unguarded', 'false'],
+    ['stream-alone', 'two-phase'],
+    ['stream-with-batch-runs', 'two-phase'],
+    ['stream-alone-single-phase', 'single-phase'],
   ] as const;
-  for (const [variant, finalRebaseLocked] of variants) {
+  for (const [variant, strategy] of variants) {
     const collection = `stream-${variant}`;
     await seed(context, collection, base, dimension);
-    const rt = context.runtime({ LOCK_WAIT_SECONDS: '600', FINAL_REBASE_LOCKED: finalRebaseLocked });
+    const rt = context.runtime({
+      LOCK_STRATEGY: strategy,
+      LOCK_WAIT_SECONDS: '900',
+      PUBLISH_WAIT_SECONDS: '900',
+    });
     const messages = streamMessages(collection, messageCount, dimension);
-    const withRuns = variant !== 'stream-alone';
-    context.log(`stream: ${messageCount} messages${withRuns ? `, ${runs} batch runs at once` : ''}`);
+    const withRuns = variant === 'stream-with-batch-runs';
+    context.log(
+      `stream: ${messageCount} messages by ${invocations} invocations${withRuns ? `, ${runs} batch runs at once` : ''} (${strategy})`,
+    );
     // allSettled: nothing may still be writing when the bench tears its services down.
     const [streamOutcome, batchOutcome] = await Promise.allSettled([
-      timed(() => feedStream(rt, messages)),
+      timed(() => feedStream(rt, collection, messages, invocations)),
       withRuns ? batchRuns(rt, collection, runs, recordsEach, dimension) : undefined,
     ]);
     if (streamOutcome.status === 'rejected') throw streamOutcome.reason;
     if (batchOutcome.status === 'rejected') throw batchOutcome.reason;
     const stream = streamOutcome.value;
     const batch = batchOutcome.value;
+    await settle(publishDeps(rt), collection);
     const upserts = messages.filter((_, index) => messageKind(index) === 'upsert').length;
     const deletes = messages.filter((_, index) => messageKind(index) === 'delete').length;
     const publishedRuns = batch?.results.length ?? 0;
@@ -141,6 +173,7 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
       params: {
         messages: messageCount,
         sqsBatch: SQS_BATCH,
+        invocations,
         batchRuns: withRuns ? runs : 0,
         recordsPerRun: withRuns ? recordsEach : 0,
         snapshotRecords: base,
@@ -149,20 +182,26 @@ export async function streamUnderBatchRuns(context: BenchContext): Promise<Scena
       metrics: {
         messagesPerSecond: round(messageCount / (stream.ms / 1000), 1),
         streamWallMs: round(stream.ms),
-        streamLockHoldP50Ms: round(percentile(stream.value.lockHolds, 50)),
         streamLockHoldP99Ms: round(percentile(stream.value.lockHolds, 99)),
+        streamCommitP50Ms: round(percentile(stream.value.commits, 50)),
+        streamCommitP99Ms: round(percentile(stream.value.commits, 99)),
         streamCasRetries: stream.value.casRetries,
         redeliveredMessages: stream.value.redelivered,
         batchLockHoldP99Ms: round(
           percentile(
-            batchResults.map((r) => r.maxLockHoldMs),
+            batchResults.map((r) => r.lockHoldMs),
             99,
           ),
         ),
-        batchCasRetries: batchResults.reduce((sum, r) => sum + r.casRetries, 0),
-        batchLockedRebases: batchResults.filter((r) => r.lockedRebase).length,
+        batchLogLagP99Ms: round(
+          percentile(
+            batchResults.map((r) => r.waitMs),
+            99,
+          ),
+        ),
         batchRetriedFailures: batch?.retriedFailures ?? 0,
         batchRunsAbandoned: batch?.abandoned ?? 0,
+        snapshotsPublished: pointer.version,
         undeliveredMessages: stream.value.undelivered,
         lostRecords: expected - pointer.recordCount,
       },

@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { applyOps } from '../lambdas/core/chroma/chroma-apply.ts';
 import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { chromaTarget, openCollection } from '../lambdas/core/chroma/chroma-target.ts';
 import { collectionEnvKey } from '../lambdas/core/config/config.ts';
+import { applyOps } from '../lambdas/core/records/apply-ops.ts';
 import { foldAndSort } from '../lambdas/core/records/changes.ts';
 import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
 import { makeUpserts } from '../local/synthetic-records.ts';
@@ -33,56 +33,64 @@ async function runWorkflow(
   return { summary, ms };
 }
 
-/** Scenario 4: a whole run against the floor, a plain Chroma upsert of the same records. */
+/** Scenario 4: a whole run against the floor, a plain Chroma upsert of the same records, at 384-d and 1536-d. */
 export async function overhead(context: BenchContext): Promise<ScenarioResult[]> {
-  const deltas = context.quick ? 40 : 100;
+  const rows: ScenarioResult[] = [];
+  const shapes = context.quick
+    ? [{ dimension: 64, deltas: 40 }]
+    : [
+        { dimension: 384, deltas: 100 },
+        { dimension: 1536, deltas: 60 },
+      ];
   const recordsPerDelta = 50;
-  const dimension = 64;
-  const prefix = await uploadDeltas(context, 'bench/overhead/words/', deltas, recordsPerDelta, dimension);
-  context.log(`overhead: whole run of ${deltas * recordsPerDelta} records`);
-  const run = await runWorkflow(context, 'overhead-run', prefix, {});
+  for (const { dimension, deltas } of shapes) {
+    const prefix = await uploadDeltas(
+      context,
+      `bench/overhead-${dimension}/words/`,
+      deltas,
+      recordsPerDelta,
+      dimension,
+    );
+    context.log(`overhead: whole run of ${deltas * recordsPerDelta} records at ${dimension}-d`);
+    const run = await runWorkflow(context, `overhead-run-${dimension}`, prefix, {});
 
-  context.log('overhead: plain Chroma upsert of the same records');
-  const records = foldAndSort(
-    Array.from({ length: deltas }, (_, delta) =>
-      makeUpserts(`d${delta}`, recordsPerDelta, dimension, delta + 1),
-    ).flat(),
-  );
-  const dir = await mkdtemp(join(tmpdir(), 'bench-raw-'));
-  const raw = await timed(async () => {
-    const server = await startChroma(dir);
-    try {
-      await applyOps(
-        await openCollection(server, 'overhead-raw'),
-        (async function* () {
-          yield* records;
-        })(),
-        dimension,
-      );
-    } finally {
-      await server.stop();
-    }
-  });
-  await rm(dir, { recursive: true, force: true });
-  const params = { records: records.length, deltas, dimension };
-  return [
-    {
-      name: 'overhead',
-      variant: 'workflow-run',
-      params,
-      metrics: {
-        wallMs: round(run.ms),
-        recordsPerSecond: round(records.length / (run.ms / 1000), 1),
-        finalMergeMs: run.summary.finalMergeMs,
+    context.log(`overhead: plain Chroma upsert of the same records at ${dimension}-d`);
+    const records = foldAndSort(
+      Array.from({ length: deltas }, (_, delta) =>
+        makeUpserts(`d${delta}`, recordsPerDelta, dimension, delta + 1),
+      ).flat(),
+    );
+    const dir = await mkdtemp(join(tmpdir(), 'bench-raw-'));
+    const raw = await timed(async () => {
+      const server = await startChroma(dir);
+      try {
+        await applyOps(chromaTarget(await openCollection(server, 'overhead-raw')), records, dimension);
+      } finally {
+        await server.stop();
+      }
+    });
+    await rm(dir, { recursive: true, force: true });
+    const params = { records: records.length, deltas, dimension };
+    rows.push(
+      {
+        name: 'overhead',
+        variant: 'workflow-run',
+        params,
+        metrics: {
+          wallMs: round(run.ms),
+          recordsPerSecond: round(records.length / (run.ms / 1000), 1),
+          finalMergeMs: run.summary.finalMergeMs,
+        },
       },
-    },
-    {
-      name: 'overhead',
-      variant: 'raw-chroma-upsert',
-      params,
-      metrics: { wallMs: round(raw.ms), recordsPerSecond: round(records.length / (raw.ms / 1000), 1) },
-    },
-  ];
+      {
+        name: 'overhead',
+        variant: 'raw-chroma-upsert',
+        params,
+        metrics: { wallMs: round(raw.ms), recordsPerSecond: round(records.length / (raw.ms / 1000), 1) },
+      },
+    );
+  }
+  return rows;
 }
 
 /** Scenario 5: chunk and group sizes, the evidence behind the defaults. */

@@ -2,16 +2,14 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { ExecutionSource } from '../local/console/execution-source.ts';
 import { startConsoleServer } from '../local/console/server.ts';
-import { checkStateMachineArn } from './aws-mode.ts';
+import { checkStateMachineArn } from './aws-arguments.ts';
 import { info, UsageError } from './output.ts';
 
 /** `embedflow console`: serves the execution console on 127.0.0.1 until Ctrl-C. */
-export const DEFAULT_CONSOLE_PORT = 8321;
-
 export interface ConsoleOptions {
   dataDir: string;
   /** 0 picks any free port. */
-  port?: number;
+  port: number;
   /** Show this deployed state machine's executions instead of the local ones. */
   stateMachineArn?: string;
   /** Open the page in the default browser. */
@@ -54,7 +52,7 @@ function untilStopSignal(): Promise<NodeJS.Signals> {
 /** Starts the console, prints its URL to stderr, and resolves once SIGINT or SIGTERM stopped it. */
 export async function runConsole(options: ConsoleOptions): Promise<void> {
   const source = await sourceFor(options);
-  const port = options.port ?? DEFAULT_CONSOLE_PORT;
+  const port = options.port;
   const server = await startConsoleServer({
     dataDir: resolve(options.dataDir),
     port,

@@ -1,10 +1,13 @@
 import { Command, CommanderError, Help, Option } from 'commander';
 import { EXIT_OK, reportError, UsageError } from './output.ts';
 import { registerStoreCommands } from './store-commands.ts';
-import { packageVersion } from './version.ts';
 import { registerWorkflowCommands } from './workflow-commands.ts';
 
-/** The whole command tree, without running anything: bin/embedflow.ts parses argv with it. */
+/**
+ * The whole command tree, without running anything: bin/embedflow.ts parses argv with it.
+ * Commands are registered with their options only: each loads its implementation when it runs,
+ * so `--help` and a usage error load no AWS SDK, Chroma client, benchmark or console code.
+ */
 export function buildProgram(): Command {
   const program = new Command('embedflow')
     .description(
@@ -26,7 +29,7 @@ export function buildProgram(): Command {
       },
     })
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', '\n  -V, --version  print the version of embedflow (only as the first argument)')
+    .addHelpText('after', '\n  -V, --version  print the version of embedflow and the Node running it (only as the first argument)')
     .exitOverride();
   registerWorkflowCommands(program);
   registerStoreCommands(program);
@@ -36,12 +39,6 @@ export function buildProgram(): Command {
 /** Runs the CLI on `argv` (process.argv shape) and returns the exit code of CONTRACT.md. */
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  // Only as the first argument: commander's own version flag would be global and take
-  // `snapshots export --version N` for itself (bin/embedflow.ts answers it before loading this).
-  if (argv[2] === '--version' || argv[2] === '-V') {
-    process.stdout.write(`${packageVersion()}\n`);
-    return EXIT_OK;
-  }
   try {
     await buildProgram().parseAsync(argv);
     return Number(process.exitCode ?? EXIT_OK);

@@ -1,6 +1,7 @@
 import cliProgress from 'cli-progress';
-import { progress as coreProgress } from '../lambdas/core/observability/observability.ts';
-import type { HistoryEvent } from '../local/asl-runner.ts';
+import { causeMessage } from '../lambdas/core/errors.ts';
+import type { ProgressReporter } from '../lambdas/core/observability/observability.ts';
+import type { HistoryEvent } from '../local/execution-history.ts';
 
 /**
  * Progress of a run on stderr, driven by the execution's history events: chunks done/total per
@@ -14,12 +15,11 @@ interface CollectionProgress {
   phase: string;
 }
 
-export class RunProgress {
+export class RunProgress implements ProgressReporter {
   private readonly collections = new Map<string, CollectionProgress>();
+  private readonly collectionOf = new Map<number, string>();
   private readonly bars = new Map<string, cliProgress.SingleBar>();
   private readonly multibar?: cliProgress.MultiBar;
-  private readonly onPhase = ({ collection, phase }: { collection: string; phase: string }) =>
-    this.update(collection, { phase: `final merge: ${phase}` });
 
   constructor(private readonly enabled = true) {
     if (enabled && process.stderr.isTTY) {
@@ -33,7 +33,11 @@ export class RunProgress {
         cliProgress.Presets.shades_classic,
       );
     }
-    coreProgress.on('publish-phase', this.onPhase);
+  }
+
+  /** FinalMerge's publish phases (lock, build, swap, …), reported by the handler as they happen. */
+  publishPhase(collection: string, phase: string): void {
+    this.update(collection, { phase: `final merge: ${phase}` });
   }
 
   message(text: string): void {
@@ -45,7 +49,13 @@ export class RunProgress {
   handle(event: HistoryEvent): void {
     const input = (event.input ?? {}) as Record<string, unknown>;
     const output = (event.output ?? {}) as Record<string, unknown>;
-    if (event.stateName === 'SplitIntoChunks' && event.type === 'TaskStateExited') {
+    // Chunk and merge results name no collection: it comes down the previousEventId chain from the
+    // iteration's input, in a local history as in one read from AWS.
+    const named = [input.collection, output.collection].find((value) => typeof value === 'string');
+    const collection = (named as string | undefined) ?? this.collectionOf.get(event.previousEventId);
+    if (collection !== undefined) this.collectionOf.set(event.id, collection);
+    const exited = event.type === 'TaskStateExited';
+    if (event.stateName === 'SplitIntoChunks' && exited) {
       const name = String(output.collection);
       this.collections.set(name, {
         chunks: Number(output.chunkCount),
@@ -55,31 +65,41 @@ export class RunProgress {
       });
       this.message(`${name}: ${output.deltas} deltas in ${output.chunkCount} chunks of ${output.chunkSize}`);
       this.render(name);
-    } else if (event.stateName === 'ProcessChunk' && event.type === 'TaskStateExited') {
-      const name = collectionOfSegment(output.segmentKey);
-      const state = name ? this.collections.get(name) : undefined;
-      if (name && state) this.update(name, { chunksDone: state.chunksDone + 1 });
-    } else if (event.stateName === 'MergeGroup' && event.type === 'TaskStateExited') {
-      const name = collectionOfSegment(output.segmentKey);
-      const state = name ? this.collections.get(name) : undefined;
-      if (name && state) this.update(name, { merges: state.merges + 1, phase: `merges ${state.merges + 1}` });
+    } else if (event.stateName === 'ProcessChunk' && exited && collection) {
+      const state = this.collections.get(collection);
+      if (state) this.update(collection, { chunksDone: state.chunksDone + 1 });
+    } else if (event.stateName === 'MergeGroup' && exited && collection) {
+      const state = this.collections.get(collection);
+      if (state) this.update(collection, { merges: state.merges + 1, phase: `merges ${state.merges + 1}` });
     } else if (event.stateName === 'FinalMerge' && event.type === 'TaskStateEntered') {
       this.update(String(input.collection), { phase: 'final merge' });
-    } else if (event.stateName === 'FinalMerge' && event.type === 'TaskStateExited') {
+    } else if (event.stateName === 'FinalMerge' && exited) {
       const summary = output.summary as Record<string, unknown> | undefined;
+      const failure = output.failure as { Error?: string; Cause?: string } | undefined;
       const name = String(output.collection);
-      if (summary?.alreadyApplied) {
-        this.update(name, { phase: `already applied (v${summary.snapshotVersion})` });
-        this.message(`${name}: already applied, nothing changed (version ${summary.snapshotVersion})`);
+      if (!summary) {
+        // Caught: this collection is not published (PublishFailed), the others go on.
+        this.update(name, { phase: `not published: ${failure?.Error}` });
+        this.message(`${name}: not published: ${failure?.Error}: ${causeMessage(failure?.Cause ?? '')}`);
+        return;
+      }
+      const version = summary.snapshotVersion;
+      if (summary.status === 'already-applied') {
+        this.update(name, { phase: `already applied (v${version})` });
+        this.message(`${name}: already applied, nothing changed (version ${version})`);
+      } else if (summary.status === 'no-change') {
+        this.update(name, { phase: `no change (v${version})` });
+        this.message(`${name}: committed as entry ${summary.logSeq}, which changed nothing (version ${version})`);
       } else {
-        this.update(name, { phase: `published v${summary?.snapshotVersion}` });
+        this.update(name, { phase: `published v${version}` });
         this.message(
-          `${name}: published version ${summary?.snapshotVersion} (${summary?.recordCount} records, lock held ${summary?.lockHoldMs} ms)`,
+          `${name}: published version ${version} (${summary.recordCount} records; log entry ${summary.logSeq} committed in ${summary.commitMs} ms, live after ${summary.waitMs} ms more)`,
         );
       }
-    } else if (event.type === 'ExecutionFailed' || event.type === 'TaskFailed') {
-      if (event.error)
-        this.message(`${event.stateName ?? 'execution'} failed: ${event.error}: ${event.cause ?? ''}`);
+    } else if (/^(Execution|LambdaFunction|Task)(Failed|TimedOut)$/.test(event.type) && event.error) {
+      this.message(
+        `${event.stateName ?? 'execution'} failed: ${event.error}: ${causeMessage(event.cause ?? '')}`,
+      );
     }
   }
 
@@ -107,11 +127,6 @@ export class RunProgress {
   }
 
   stop(): void {
-    coreProgress.off('publish-phase', this.onPhase);
     this.multibar?.stop();
   }
-}
-
-function collectionOfSegment(key: unknown): string | undefined {
-  return typeof key === 'string' ? /^runs\/[^/]+\/([^/]+)\/segments\//.exec(key)?.[1] : undefined;
 }

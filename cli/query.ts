@@ -3,17 +3,15 @@ import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Collection, Where } from 'chromadb';
 import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { openCollection } from '../lambdas/core/chroma/chroma-target.ts';
 import type { Runtime } from '../lambdas/core/runtime.ts';
 import { HashingEmbedder } from '../local/embedder.ts';
 import { catalogOf } from './collections.ts';
 import type { Rendered } from './command-action.ts';
 import { checkCollectionName } from './names.ts';
 import { table, UsageError } from './output.ts';
+import type { QueryField } from './query-options.ts';
 import { type QueryVector, readQueryVector } from './query-vector.ts';
-
-export const QUERY_FIELDS = ['documents', 'metadatas', 'distances'] as const;
-export type QueryField = (typeof QUERY_FIELDS)[number];
 
 export interface QueryOptions {
   collection: string;
@@ -25,18 +23,6 @@ export interface QueryOptions {
   where?: string;
   include: QueryField[];
   k: number;
-}
-
-/** `--include documents,metadatas,distances`: which fields each result carries besides its id. */
-export function parseInclude(value: string): QueryField[] {
-  const names = value.split(',').map((name) => name.trim());
-  const unknown = names.filter((name) => !(QUERY_FIELDS as readonly string[]).includes(name));
-  if (unknown.length > 0 || names.length === 0) {
-    throw new UsageError(
-      `--include: unknown field "${unknown.join(', ')}": choose from ${QUERY_FIELDS.join(', ')}`,
-    );
-  }
-  return [...new Set(names)] as QueryField[];
 }
 
 function parseWhere(text: string): Where {

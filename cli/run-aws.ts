@@ -1,7 +1,15 @@
-import { checkStateMachineArn, parseS3Uri, startAwsRun } from './aws-mode.ts';
+import { checkStateMachineArn, parseS3Uri } from './aws-arguments.ts';
+import { startAwsRun } from './aws-mode.ts';
 import { EXIT_OK, EXIT_RUN_FAILED, UsageError } from './output.ts';
 import { RunProgress } from './progress.ts';
-import { checkRunIdOption, collectSummaries, newRunId, type RunOptions, type RunSummary } from './run.ts';
+import {
+  checkRunIdOption,
+  collectSummaries,
+  duplicateStart,
+  newRunId,
+  type RunOptions,
+  type RunSummary,
+} from './run.ts';
 
 export interface AwsRunOptions extends RunOptions {
   stateMachineArn: string;
@@ -29,13 +37,15 @@ export async function runAws(options: AwsRunOptions): Promise<{ summary: RunSumm
       runId,
       onEvent: (event) => progress.handle(event),
     });
+    if (execution.start.outcome !== 'started')
+      return duplicateStart(execution, execution.start, runId, started);
     const succeeded = execution.status === 'SUCCEEDED';
     const summary: RunSummary = {
       executionId: execution.executionId,
       runId,
       status: succeeded ? 'SUCCEEDED' : 'FAILED',
       ...(execution.error && { error: execution.error }),
-      collections: collectSummaries(execution.output),
+      collections: collectSummaries(execution.output, execution.events),
       wallMs: Math.round(performance.now() - started),
     };
     return { summary, exitCode: succeeded ? EXIT_OK : EXIT_RUN_FAILED };

@@ -1,7 +1,7 @@
 import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../lambdas/core/chroma/snapshot-builder.ts';
+import { openCollection } from '../lambdas/core/chroma/chroma-target.ts';
 import { publish } from '../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../lambdas/core/records/changes.ts';
 import type { RecordOp } from '../lambdas/core/records/records.ts';
@@ -33,17 +33,19 @@ export async function listSnapshots(rt: Runtime, collection: string): Promise<Re
     })),
   };
   const human = () =>
-    table(
-      ['VERSION', 'CURRENT', 'RECORDS', 'DIM', 'RUN', 'CREATED'],
-      value.snapshots.map((s) => [
-        s.version,
-        s.version === pointer.version ? '*' : '',
-        s.recordCount,
-        s.dimension ?? '',
-        s.runId,
-        s.createdAt,
-      ]),
-    );
+    pointer.version === 0
+      ? `collection "${collection}" has no published snapshot yet`
+      : table(
+          ['VERSION', 'CURRENT', 'RECORDS', 'DIM', 'RUN', 'CREATED'],
+          value.snapshots.map((s) => [
+            s.version,
+            s.version === pointer.version ? '*' : '',
+            s.recordCount,
+            s.dimension ?? '',
+            s.runId ?? 'stream',
+            s.createdAt,
+          ]),
+        );
   return { value, human };
 }
 

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
+import { alive } from '../local/process-alive.ts';
 import { ensureTable, localEnv, startLocalServices } from '../local/services.ts';
 
 /**
@@ -18,15 +19,6 @@ export interface StackInfo {
 
 const stackFile = (dataDir: string) => join(dataDir, 'stack.json');
 const startLock = (dataDir: string) => join(dataDir, 'stack.starting');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolvePort) => {

@@ -1,13 +1,17 @@
 import { type Command, Option } from 'commander';
-import { dropCollectionCommand, listCollections } from './collections.ts';
 import { action } from './command-action.ts';
-import { useLocalStack } from './local-env.ts';
 import { parseIntegerOption, table } from './output.ts';
-import { parseInclude, QUERY_FIELDS, type QueryField, querySnapshot } from './query.ts';
-import { exportSnapshot, listSnapshots, rollbackSnapshot } from './snapshots.ts';
-import { ensureStack, readStack, stopStack } from './stack.ts';
+import { parseInclude, QUERY_FIELDS, type QueryField } from './query-options.ts';
 
-/** The commands on what the workflow keeps: snapshots and queries, locks, the local stack. */
+/** This process pointed at the data directory's local stack (the AWS SDK and core load here). */
+async function useLocalStack(dataDir: string) {
+  return (await import('./local-env.ts')).useLocalStack(dataDir);
+}
+
+/**
+ * The commands on what the workflow keeps: snapshots and queries, locks, the local stack. Each
+ * action imports its implementation when it runs: `--help` loads none of them.
+ */
 export function registerStoreCommands(program: Command): void {
   program
     .command('query')
@@ -29,6 +33,7 @@ export function registerStoreCommands(program: Command): void {
     .option('-k <n>', 'results', parseIntegerOption('-k', 1), 5)
     .action(
       action(async (options) => {
+        const { querySnapshot } = await import('./query.ts');
         const rt = await useLocalStack(options.dataDir);
         return querySnapshot(rt, {
           collection: String(options.collection),
@@ -47,7 +52,12 @@ export function registerStoreCommands(program: Command): void {
   collections
     .command('list')
     .description('every collection: version, records, dimension, embedder, last update')
-    .action(action(async (options) => listCollections(await useLocalStack(options.dataDir))));
+    .action(
+      action(async (options) => {
+        const { listCollections } = await import('./collections.ts');
+        return listCollections(await useLocalStack(options.dataDir));
+      }),
+    );
   collections
     .command('drop <name>')
     .description(
@@ -55,13 +65,14 @@ export function registerStoreCommands(program: Command): void {
     )
     .option('--yes', 'do not ask for confirmation')
     .action(
-      action(async (options, name: string) =>
-        dropCollectionCommand(await useLocalStack(options.dataDir), {
+      action(async (options, name: string) => {
+        const { dropCollectionCommand } = await import('./collections.ts');
+        return dropCollectionCommand(await useLocalStack(options.dataDir), {
           dataDir: String(options.dataDir),
           name,
           yes: Boolean(options.yes),
-        }),
-      ),
+        });
+      }),
     );
 
   const snapshots = program.command('snapshots').description('published snapshot versions');
@@ -70,9 +81,10 @@ export function registerStoreCommands(program: Command): void {
     .requiredOption('--collection <name>', 'collection')
     .description('retained versions, newest first')
     .action(
-      action(async (options) =>
-        listSnapshots(await useLocalStack(options.dataDir), String(options.collection)),
-      ),
+      action(async (options) => {
+        const { listSnapshots } = await import('./snapshots.ts');
+        return listSnapshots(await useLocalStack(options.dataDir), String(options.collection));
+      }),
     );
   snapshots
     .command('export')
@@ -81,14 +93,15 @@ export function registerStoreCommands(program: Command): void {
     .option('--version <n>', 'version (default: current)', parseIntegerOption('--version', 1))
     .description('unpack a snapshot: stock Chroma opens it with `chroma run --path DIR`')
     .action(
-      action(async (options) =>
-        exportSnapshot(
+      action(async (options) => {
+        const { exportSnapshot } = await import('./snapshots.ts');
+        return exportSnapshot(
           await useLocalStack(options.dataDir),
           String(options.collection),
           String(options.out),
           options.version as number | undefined,
-        ),
-      ),
+        );
+      }),
     );
   snapshots
     .command('rollback')
@@ -100,13 +113,14 @@ export function registerStoreCommands(program: Command): void {
     )
     .description("publish version N's content as a new version (through the same publish protocol)")
     .action(
-      action(async (options) =>
-        rollbackSnapshot(
+      action(async (options) => {
+        const { rollbackSnapshot } = await import('./snapshots.ts');
+        return rollbackSnapshot(
           await useLocalStack(options.dataDir),
           String(options.collection),
           Number(options.to),
-        ),
-      ),
+        );
+      }),
     );
 
   program
@@ -144,6 +158,7 @@ export function registerStoreCommands(program: Command): void {
     .description('start the local services (DynamoDB- and S3-compatible) if they are not running')
     .action(
       action(async (options) => {
+        const { ensureStack } = await import('./stack.ts');
         const { info, started } = await ensureStack(options.dataDir);
         return {
           value: { ...info, started },
@@ -156,6 +171,7 @@ export function registerStoreCommands(program: Command): void {
     .description('stop the local services')
     .action(
       action(async (options) => {
+        const { stopStack } = await import('./stack.ts');
         const stopped = await stopStack(options.dataDir);
         return { value: { stopped: stopped !== null }, human: () => (stopped ? 'stopped' : 'not running') };
       }),
@@ -165,6 +181,7 @@ export function registerStoreCommands(program: Command): void {
     .description('whether the local services run, and on which ports')
     .action(
       action(async (options) => {
+        const { readStack } = await import('./stack.ts');
         const info = await readStack(options.dataDir);
         return {
           value: { running: info !== null, ...info },

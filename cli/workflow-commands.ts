@@ -1,17 +1,16 @@
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import { parseScenarioNames, runBench } from '../bench/run-bench.ts';
+import { parseScenarioNames } from '../bench/scenario-names.ts';
 import { settingsHelp } from '../lambdas/core/config/config.ts';
 import { action } from './command-action.ts';
-import { DEFAULT_CONSOLE_PORT, runConsole } from './console.ts';
-import { executionSource, listExecutions, showExecution } from './executions.ts';
-import { useLocalStack } from './local-env.ts';
-import { EXIT_OK, info, parseIntegerOption } from './output.ts';
-import { demoNote, renderRunSummary, runLocal } from './run.ts';
-import { runAws } from './run-aws.ts';
-import { readStreamFile, streamFile } from './stream.ts';
+import { EXIT_OK, info, parseIntegerOption, UsageError } from './output.ts';
 
-/** The workflow's commands: run it, inspect its executions (text and web console), stream, bench. */
+const DEFAULT_CONSOLE_PORT = 8321;
+
+/**
+ * The workflow's commands: run it, inspect its executions (text and web console), stream, bench.
+ * Each action imports its implementation when it runs: `--help` loads none of them.
+ */
 export function registerWorkflowCommands(program: Command): void {
   program
     .command('run')
@@ -24,7 +23,11 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .option(
       '--input <dir>',
-      'DIR/<collection>/*.jsonl: every file one delta, applied in name order (AWS mode: s3://bucket/prefix/)',
+      'DIR/<collection>/<delta>: .jsonl, .jsonl.gz or Chroma persist directories, applied in name order (AWS mode: s3://bucket/prefix/)',
+    )
+    .option(
+      '--skip-unknown',
+      'skip entries of --input DIR that are not deltas, with a warning each (default: refuse them)',
     )
     .option(
       '--state-machine-arn <arn>',
@@ -49,8 +52,9 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .action(
       action(async (options) => {
+        const { demoNote, renderRunSummary, runLocal } = await import('./run.ts');
         const { summary, exitCode } = options.stateMachineArn
-          ? await runAws(options as never)
+          ? await (await import('./run-aws.ts')).runAws(options as never)
           : await runLocal(options as never);
         if (options.json) {
           if (summary.demoDimension !== undefined && summary.status === 'SUCCEEDED') info(demoNote(summary));
@@ -72,7 +76,12 @@ export function registerWorkflowCommands(program: Command): void {
     .command('list')
     .description('list executions, newest first')
     .addOption(stateMachineOption())
-    .action(action(async (options) => listExecutions(await executionSource(options as never))));
+    .action(
+      action(async (options) => {
+        const { executionSource, listExecutions } = await import('./executions.ts');
+        return listExecutions(await executionSource(options as never));
+      }),
+    );
   executions
     .command('show <id>')
     .description(
@@ -80,7 +89,10 @@ export function registerWorkflowCommands(program: Command): void {
     )
     .addOption(stateMachineOption())
     .action(
-      action(async (options, id: string) => showExecution(await executionSource(options as never), id)),
+      action(async (options, id: string) => {
+        const { executionSource, showExecution } = await import('./executions.ts');
+        return showExecution(await executionSource(options as never), id);
+      }),
     );
 
   program
@@ -96,6 +108,7 @@ export function registerWorkflowCommands(program: Command): void {
     .addOption(stateMachineOption())
     .action(
       action(async (options) => {
+        const { runConsole } = await import('./console.ts');
         await runConsole({
           dataDir: String(options.dataDir),
           port: Number(options.port),
@@ -124,6 +137,8 @@ export function registerWorkflowCommands(program: Command): void {
     .option('--batch-wait-ms <n>', 'pause between batches', parseIntegerOption('--batch-wait-ms', 0), 0)
     .action(
       action(async (options) => {
+        const { readStreamFile, streamFile } = await import('./stream.ts');
+        const { useLocalStack } = await import('./local-env.ts');
         const file = String(options.file);
         const lines = await readStreamFile(file); // a bad file is found before the stack starts
         return streamFile(await useLocalStack(options.dataDir), lines, {
@@ -147,6 +162,7 @@ export function registerWorkflowCommands(program: Command): void {
     .option('--write-docs', "also rewrite the project's docs/benchmarks.md and its charts")
     .action(
       action(async (options) => {
+        const { runBench } = await loadBench();
         const outDir = resolve(
           options.out === undefined ? join(options.dataDir, 'bench') : String(options.out),
         );
@@ -169,4 +185,19 @@ export function registerWorkflowCommands(program: Command): void {
         };
       }),
     );
+}
+
+/**
+ * The benchmark renders charts with vega, vega-lite and resvg, which are devDependencies: a
+ * package installed with --omit=dev has every other command, and says so for this one.
+ */
+async function loadBench() {
+  try {
+    return await import('../bench/run-bench.ts');
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new UsageError(
+      `embedflow bench needs the devDependencies (${(error as Error).message.split('\n')[0]}): run it from a checkout after npm install`,
+    );
+  }
 }

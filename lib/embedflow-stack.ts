@@ -1,7 +1,7 @@
-import { join } from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { DEFINITION_PATH } from '../local/package-paths.ts';
 import { Alarms, METRICS_NAMESPACE, SERVICE_NAME } from './alarms.ts';
 import { CompactionQueue } from './compaction-queue.ts';
 import type { FunctionId } from './function-specs.ts';
@@ -9,13 +9,13 @@ import { resolveSettings, type Settings } from './settings.ts';
 import { EfsSnapshotCache } from './snapshot-cache.ts';
 import { Storage } from './storage.ts';
 import { Triggers } from './triggers.ts';
-import { LAMBDA_RUNTIME, PROJECT_ROOT, WorkflowFunctions } from './workflow-functions.ts';
+import { WorkflowFunctions } from './workflow-functions.ts';
 import { WorkflowStateMachine } from './workflow-state-machine.ts';
 
-export const DEFINITION_PATH = join(PROJECT_ROOT, 'statemachines', 'embedding-merge.asl.json');
+export { DEFINITION_PATH };
 
 export interface EmbedflowStackProps extends StackProps {
-  /** Handler tunables (DESIGN.md section 6); unset ones come from CDK context, then the defaults. */
+  /** Handler tunables (README, Configuration); unset ones come from CDK context, then the defaults. */
   settings?: Settings;
   /** Run the chunk Map as a Distributed Map (child executions) for very large runs. */
   distributedChunkMap?: boolean;
@@ -102,10 +102,6 @@ export class EmbedflowStack extends Stack {
       logRetention,
       removalPolicy,
     });
-    Validations.of(this.functions).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: `${LAMBDA_RUNTIME.name} is the runtime the handlers and the Chroma binding are tested on; moving to a newer one is a tested upgrade, not a default.`,
-    });
 
     this.workflow = new WorkflowStateMachine(this, 'Workflow', {
       definitionPath: props.definitionPath ?? DEFINITION_PATH,
@@ -124,9 +120,12 @@ export class EmbedflowStack extends Stack {
       maxBatchingWindow: Duration.seconds(20),
     });
 
+    const starter = this.functions.byId.StartRun;
+    starter.addEnvironment('STATE_MACHINE_ARN', this.workflow.stateMachine.stateMachineArn);
+    this.workflow.grantRunStarts(starter);
     this.triggers = new Triggers(this, 'Triggers', {
       bucket: this.storage.bucket,
-      stateMachine: this.workflow.stateMachine,
+      starter,
       schedule: props.schedule,
       scheduledInput: props.scheduledInput,
     });

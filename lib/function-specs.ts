@@ -3,9 +3,10 @@
  * how big it runs. The stack, the state machine substitutions and the IAM grants all derive from
  * this table, so adding a function is one row here.
  */
-export type BucketArea = 'input' | 'runs' | 'snapshots';
+export type BucketArea = 'input' | 'runs' | 'snapshots' | 'changesets';
 
-export type TableAction = 'GetItem' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'Scan';
+/** The table actions a function may be granted: those some function's code calls. */
+export type TableAction = 'GetItem' | 'PutItem' | 'BatchGetItem' | 'BatchWriteItem';
 
 export interface FunctionAccess {
   /** s3:GetObject under each area's prefix. */
@@ -39,11 +40,18 @@ export interface FunctionSpec {
 }
 
 const PUBLISHER_ACCESS: FunctionAccess = {
-  read: ['input', 'runs', 'snapshots'],
-  list: ['snapshots'],
-  write: ['snapshots'],
-  delete: ['snapshots'],
-  table: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem', 'Scan'],
+  // A commit writes its change set under changesets/ (a run's by copying its segments from runs/);
+  // publication reads them back and removes those no log entry needs any more.
+  read: ['input', 'runs', 'snapshots', 'changesets'],
+  list: ['snapshots', 'changesets'],
+  write: ['snapshots', 'changesets'],
+  delete: ['snapshots', 'changesets'],
+  // Every write of the publish protocol is a conditional PutItem (pointer, log entries, leases) and
+  // every read a consistent GetItem; the applied-run and message records and entry outcomes are
+  // read with BatchGetItem and written with BatchWriteItem (lambdas/core/storage/dynamo-item-store.ts).
+  // Nothing of theirs updates or deletes an item or scans the table (only the CLI lists locks and
+  // collections).
+  table: ['GetItem', 'PutItem', 'BatchGetItem', 'BatchWriteItem'],
 };
 
 const CLEANER_ACCESS: FunctionAccess = {
@@ -66,8 +74,11 @@ export const FUNCTION_SPECS = [
     handlerFile: 'split-into-chunks.ts',
     placeholder: 'SplitIntoChunksArn',
     description: "Lists a collection's deltas and writes the chunk manifest",
-    memoryMb: 512,
+    memoryMb: 1024,
     timeoutSeconds: 120,
+    // A new collection's dimension may come from a Chroma directory delta, read through Chroma.
+    ephemeralStorageMb: 2048,
+    runsChroma: true,
     // GetItem: the collection's dimension comes from its pointer.
     access: { read: ['input'], list: ['input'], write: ['runs'], table: ['GetItem'] },
   },
@@ -78,6 +89,9 @@ export const FUNCTION_SPECS = [
     description: 'Turns one chunk of deltas into one validated, deduplicated segment',
     memoryMb: 2048,
     timeoutSeconds: 300,
+    // Chroma directory deltas are copied to /tmp and read through a Chroma server (two at a time).
+    ephemeralStorageMb: 4096,
+    runsChroma: true,
     access: { read: ['input', 'runs'], write: ['runs'], table: ['GetItem'] },
   },
   {
@@ -122,6 +136,16 @@ export const FUNCTION_SPECS = [
     access: { ...CLEANER_ACCESS, table: ['GetItem'] },
   },
   {
+    id: 'Summarize',
+    handlerFile: 'summarize.ts',
+    placeholder: 'SummarizeArn',
+    description: 'Reports which collections published and which did not; fails an incomplete run',
+    memoryMb: 256,
+    timeoutSeconds: 60,
+    // GetItem: a publish that failed after its swap is published, and the pointer says so.
+    access: { table: ['GetItem'] },
+  },
+  {
     id: 'RecordFailure',
     handlerFile: 'record-failure.ts',
     placeholder: 'RecordFailureArn',
@@ -129,6 +153,15 @@ export const FUNCTION_SPECS = [
     memoryMb: 256,
     timeoutSeconds: 60,
     access: CLEANER_ACCESS,
+  },
+  {
+    id: 'StartRun',
+    handlerFile: 'start-run.ts',
+    description: "Starts a run's execution named by its run id (manifest and schedule triggers)",
+    memoryMb: 256,
+    timeoutSeconds: 30,
+    // The run manifest names the run; states:StartExecution and DescribeExecution come with the trigger.
+    access: { read: ['input'] },
   },
   {
     id: 'CompactionStream',
@@ -139,7 +172,8 @@ export const FUNCTION_SPECS = [
     ephemeralStorageMb: 10240,
     runsChroma: true,
     usesSnapshotCache: true,
-    access: PUBLISHER_ACCESS,
+    // input: an applyDelta message may name a Chroma directory delta, whose files it lists.
+    access: { ...PUBLISHER_ACCESS, list: ['input', ...(PUBLISHER_ACCESS.list ?? [])] },
   },
 ] as const satisfies readonly FunctionSpec[];
 
@@ -149,4 +183,5 @@ export const BUCKET_PREFIXES: Record<BucketArea, string> = {
   input: 'input/',
   runs: 'runs/',
   snapshots: 'snapshots/',
+  changesets: 'changesets/',
 };

@@ -1,10 +1,10 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
-import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { DeadLetterQueue } from './dead-letter-queue.ts';
 import { BUCKET_PREFIXES } from './function-specs.ts';
 
 /** A run manifest dropped at `input/<folder>/run.json` starts a run (the folder names it if runId is absent). */
@@ -12,7 +12,8 @@ export const RUN_MANIFEST_KEY_PATTERN = `${BUCKET_PREFIXES.input}*/run.json`;
 
 export interface TriggersProps {
   bucket: s3.IBucket;
-  stateMachine: sfn.IStateMachine;
+  /** StartRun: starts the execution named by the run id (EventBridge's Step Functions target cannot name one). */
+  starter: lambda.IFunction;
   /** e.g. `rate(1 hour)` or `cron(0 3 * * ? *)`; no schedule rule without it. */
   schedule?: string;
   /** The execution input of scheduled runs (a run input or a manifest reference). */
@@ -21,21 +22,19 @@ export interface TriggersProps {
 
 /**
  * What starts executions: S3 object-created events for run manifests (through EventBridge) and
- * an optional schedule. Starts that keep failing land in a dead-letter queue instead of vanishing.
+ * an optional schedule, both through StartRun, which names each execution by its run id so that a
+ * retried or repeated start never runs a run twice. Starts that keep failing land in a
+ * dead-letter queue instead of vanishing.
  */
 export class Triggers extends Construct {
   readonly manifestRule: events.Rule;
   readonly scheduleRule?: events.Rule;
-  readonly deadLetterQueue: sqs.Queue;
+  readonly deadLetterQueue: DeadLetterQueue;
 
   constructor(scope: Construct, id: string, props: TriggersProps) {
     super(scope, id);
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: Duration.days(14),
-    });
+    this.deadLetterQueue = new DeadLetterQueue(this, 'DeadLetterQueue');
     Validations.of(this.deadLetterQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
@@ -59,9 +58,9 @@ export class Triggers extends Construct {
       },
     });
     this.manifestRule.addTarget(
-      new targets.SfnStateMachine(props.stateMachine, {
+      new targets.LambdaFunction(props.starter, {
         ...targetOptions,
-        input: events.RuleTargetInput.fromObject({
+        event: events.RuleTargetInput.fromObject({
           manifest: {
             bucket: events.EventField.fromPath('$.detail.bucket.name'),
             key: events.EventField.fromPath('$.detail.object.key'),
@@ -81,9 +80,9 @@ export class Triggers extends Construct {
         schedule: events.Schedule.expression(props.schedule),
       });
       this.scheduleRule.addTarget(
-        new targets.SfnStateMachine(props.stateMachine, {
+        new targets.LambdaFunction(props.starter, {
           ...targetOptions,
-          input: events.RuleTargetInput.fromObject(props.scheduledInput),
+          event: events.RuleTargetInput.fromObject(props.scheduledInput),
         }),
       );
     }

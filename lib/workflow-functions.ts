@@ -7,13 +7,17 @@ import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-n
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { PACKAGE_ROOT } from '../local/package-paths.ts';
 import { CHROMA_PACKAGES, prepareChromaRuntime } from './chroma-runtime.ts';
 import { FUNCTION_SPECS, type FunctionId, type FunctionSpec } from './function-specs.ts';
 import { accessStatements, acknowledgePrefixWildcards } from './grants.ts';
 import type { EfsSnapshotCache } from './snapshot-cache.ts';
 
-export const PROJECT_ROOT = join(import.meta.dirname, '..');
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_22_X;
+export const PROJECT_ROOT = PACKAGE_ROOT;
+/** The Node the tests run on (the `node` devDependency, `engines`): production and tests agree. */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+/** esbuild's name for the same Node: `nodejs24.x` → `node24`. */
+const BUNDLE_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
 export const DEFAULT_SNAPSHOT_CACHE_DIR = '/tmp/embedflow-cache';
 
 /** ESM output still meets CommonJS dependencies that call `require`: give them one. */
@@ -108,7 +112,7 @@ export class WorkflowFunctions extends Construct {
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
+        target: BUNDLE_TARGET,
         mainFields: ['module', 'main'],
         banner: ESM_REQUIRE_BANNER,
         minify: true,

@@ -4,14 +4,8 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import {
-  type AslDocument,
-  CHUNK_MAP_STATE,
-  placeholdersIn,
-  readAsl,
-  withDistributedChunkMap,
-  withMapConcurrency,
-} from './asl.ts';
+import { type AslDocument, placeholdersIn } from '../statemachines/definition.ts';
+import { CHUNK_MAP_STATE, readAsl, withDistributedChunkMap, withMapConcurrency } from './asl.ts';
 import { nagArnParts } from './grants.ts';
 
 export interface RenderOptions {
@@ -83,6 +77,19 @@ export class WorkflowStateMachine extends Construct {
     });
 
     if (props.distributedChunkMap) this.allowChildExecutions();
+  }
+
+  /**
+   * What StartRun needs to name executions by run id: start them, and describe one whose name is
+   * taken (running, applied, or over). Executions are named at run time: their ARNs end in `*`.
+   */
+  grantRunStarts(fn: lambda.IFunction): void {
+    this.stateMachine.grantStartExecution(fn);
+    this.stateMachine.grantExecution(fn, 'states:DescribeExecution');
+    Validations.of(fn.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${this.executionArnPattern()}]`,
+      reason: `${fn.node.id} describes the execution of a run id it was asked to start again; execution names are run ids, known only at run time.`,
+    });
   }
 
   /** A Distributed Map runs each iteration as a child execution of this same state machine. */

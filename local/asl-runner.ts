@@ -1,11 +1,20 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ExecutionAbortedError,
   ExecutionError,
   ExecutionTimeoutError,
   StateMachine,
 } from 'aws-local-stepfunctions';
-import { History, type HistoryEvent, type StateInfo } from './execution-history.ts';
+import { causeMessage } from '../lambdas/core/errors.ts';
+import { type AslDocument, replacePlaceholders, statesOf } from '../statemachines/definition.ts';
+import { assertNoDataLimitHandlers, checkPayload, PAYLOAD_LIMIT_BYTES, payloadBytes } from './asl-limits.ts';
+import { currentThread, dispatchInThread } from './asl-threads.ts';
+import {
+  type ExecutionStatus,
+  type HandlerEvent,
+  History,
+  type HistoryEvent,
+  type StateInfo,
+} from './execution-history.ts';
 
 /**
  * Runs an ASL definition locally with aws-local-stepfunctions, each Task state served by an
@@ -17,7 +26,7 @@ export type TaskHandler = (input: unknown) => Promise<unknown>;
 export type { HistoryEvent } from './execution-history.ts';
 
 export interface ExecutionResult {
-  status: 'SUCCEEDED' | 'FAILED';
+  status: Extract<ExecutionStatus, 'SUCCEEDED' | 'FAILED'>;
   output?: unknown;
   error?: { name: string; message: string };
   events: HistoryEvent[];
@@ -25,26 +34,25 @@ export interface ExecutionResult {
   stopDate: string;
 }
 
+export interface LocalExecutionResult extends ExecutionResult {
+  /**
+   * Settles once every handler this execution started has returned: the execution itself may have
+   * ended before (a Lambda keeps running after its Map failed). Only tests and shutdown wait for it.
+   */
+  handlersSettled: Promise<void>;
+}
+
 export interface RunOptions {
   definition: object | string;
   handlers: Record<string, TaskHandler>;
   input: unknown;
   executionId: string;
+  /** The definition is known to be valid ASL (checked by its own tests): skip asl-validator. */
+  validated?: boolean;
   /** Retry waits of 0 ms instead of IntervalSeconds/BackoffRate (tests). */
   zeroRetryWaits?: boolean;
   /** Called as events happen. A throw does not stop the run: the first one is rethrown once it ended. */
   onEvent?: (event: HistoryEvent) => void;
-}
-
-// aws-local-stepfunctions targets Node 22; Node 20 lacks Promise.withResolvers.
-if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== 'function') {
-  Object.assign(Promise, {
-    withResolvers() {
-      const handles: Record<string, unknown> = {};
-      handles.promise = new Promise((resolve, reject) => Object.assign(handles, { resolve, reject }));
-      return handles;
-    },
-  });
 }
 
 // Two library gaps would let handlers run after their Map has failed: queued iterations keep
@@ -70,24 +78,22 @@ if (!machineProto[FAIL_FAST]) {
   machineProto[FAIL_FAST] = true;
 }
 
-type StateDefinition = { Type: string; TimeoutSeconds?: number; Retry?: unknown[] } & Record<string, unknown>;
-type Machine = { States?: Record<string, StateDefinition> };
-
-/** Every state, nested Map and Parallel states included. Names must be unique, as in Step Functions. */
+/** Every state, nested Map and Parallel states included, as the history needs to know it. */
 function describeStates(definition: object): Map<string, StateInfo> {
-  const states = new Map<string, StateInfo>();
-  const visit = (machine: Machine, parent?: string) => {
-    for (const [name, state] of Object.entries(machine.States ?? {})) {
-      if (states.has(name)) throw new Error(`state name "${name}" is used twice in the definition`);
-      const retries = Array.isArray(state.Retry) && state.Retry.length > 0;
-      states.set(name, { type: state.Type, parent, timeoutSeconds: state.TimeoutSeconds, retries });
-      const branches = Array.isArray(state.Branches) ? state.Branches : [];
-      for (const child of [state.Iterator, state.ItemProcessor, ...branches])
-        if (child) visit(child as Machine, name);
-    }
-  };
-  visit(definition as Machine);
-  return states;
+  const entries = [...statesOf(definition as AslDocument)].map(
+    ([name, { state, parent }]): [string, StateInfo] => {
+      assertNoDataLimitHandlers(name, state);
+      const info: StateInfo = {
+        type: state.Type,
+        parent,
+        timeoutSeconds: state.TimeoutSeconds as number | undefined,
+        retries: Array.isArray(state.Retry) && state.Retry.length > 0,
+        lambda: state.Type === 'Task' && LAMBDA_ARN.test(String(state.Resource ?? '')),
+      };
+      return [name, info];
+    },
+  );
+  return new Map(entries);
 }
 
 /** name → type of every state, nested ones included. */
@@ -98,8 +104,6 @@ export function stateTypes(definition: object): Map<string, string> {
 export function findTaskStates(definition: object): string[] {
   return [...describeStates(definition)].filter(([, info]) => info.type === 'Task').map(([name]) => name);
 }
-
-const PLACEHOLDER = /\$\{([A-Za-z0-9_]+)\}/g;
 
 /**
  * Replaces CDK DefinitionSubstitutions placeholders (`${ProcessChunkArn}`), which the library
@@ -114,9 +118,9 @@ export function substitutePlaceholders(
   const left = new Set<string>();
   const walk = (value: unknown): unknown => {
     if (typeof value === 'string') {
-      const text = value.replace(
-        PLACEHOLDER,
-        (_, name: string) =>
+      const text = replacePlaceholders(
+        value,
+        (name) =>
           values[name] ?? `arn:aws:lambda:local:000000000000:function:${name.replace(/Arn$/, '') || name}`,
       );
       for (const match of text.matchAll(/\$\{[^}]*\}?/g)) left.add(match[0]);
@@ -136,17 +140,37 @@ export function substitutePlaceholders(
   return result;
 }
 
-/** Plain errors with the name kept: Retry/Catch match `name`, Cause is `message`, as Lambda reports. */
+/**
+ * A handler's error as Lambda hands it to Step Functions: the name is the Error (what Retry and
+ * Catch match), the Cause is the Node runtime's JSON of it (the library's Cause is `message`).
+ */
 function taskError(error: unknown): Error {
-  const plain = new Error(error instanceof Error ? error.message : String(error));
-  plain.name = error instanceof Error ? error.name : 'Error';
-  if (error instanceof Error) plain.stack = error.stack;
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  const trace = error instanceof Error ? (error.stack ?? '').split('\n') : [];
+  const plain = new Error(JSON.stringify({ errorType: name, errorMessage: message, trace }));
+  plain.name = name;
   return plain;
+}
+
+const LAMBDA_ARN = /^arn:aws[a-z-]*:lambda:[^:]*:[^:]*:function:/;
+
+/** StartExecution's own check: an input over the quota never becomes an execution. */
+function assertExecutionInputSize(input: unknown): void {
+  const bytes = payloadBytes(input);
+  if (bytes > PAYLOAD_LIMIT_BYTES) {
+    const error = new Error(
+      `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${PAYLOAD_LIMIT_BYTES} (it has ${bytes} bytes)`,
+    );
+    error.name = 'ValidationException';
+    throw error;
+  }
 }
 
 const validatedDefinitions = new Set<string>();
 
-export async function runStateMachine(options: RunOptions): Promise<ExecutionResult> {
+export async function runStateMachine(options: RunOptions): Promise<LocalExecutionResult> {
+  assertExecutionInputSize(options.input);
   const definition = substitutePlaceholders(options.definition);
   const states = describeStates(definition);
   const missing = [...states].filter(([name, info]) => info.type === 'Task' && !options.handlers[name]);
@@ -156,7 +180,8 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRes
   }
   // asl-validator takes about half a second a call: a definition validated once is not validated again.
   const key = JSON.stringify(definition);
-  const validationOptions = validatedDefinitions.has(key) ? { noValidate: true } : { checkArn: false };
+  const skip = options.validated || validatedDefinitions.has(key);
+  const validationOptions = skip ? { noValidate: true } : { checkArn: false };
   const machine = new StateMachine(definition as never, { validationOptions });
   validatedDefinitions.add(key);
 
@@ -164,16 +189,26 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRes
   const inFlight = new Set<Promise<unknown>>();
   const local = (name: string, handler: TaskHandler) => async (input: unknown) => {
     if (closed) throw new Error(`execution already ended: ${name} not run`);
+    checkPayload(input, name, 'input'); // what Step Functions would send to the Lambda
+    const thread = currentThread();
+    const stamp = { timestamp: Date.now(), state: { name } };
+    dispatchInThread(thread, { type: 'HandlerScheduled', ...stamp, input } satisfies HandlerEvent);
     // JSON in and out, as through Lambda: a handler cannot alias the state's data, Dates become strings.
     const call = Promise.resolve().then(() => handler(JSON.parse(JSON.stringify(input ?? null))));
     inFlight.add(call);
+    let result: unknown;
     try {
-      return JSON.parse(JSON.stringify((await call) ?? null) ?? 'null');
+      result = await call;
     } catch (error) {
       throw taskError(error);
     } finally {
       inFlight.delete(call);
     }
+    const output: unknown = JSON.parse(JSON.stringify(result ?? null) ?? 'null');
+    checkPayload(output, name, 'result');
+    const succeeded = { type: 'HandlerSucceeded', timestamp: Date.now(), state: { name }, output } as const;
+    dispatchInThread(thread, succeeded satisfies HandlerEvent);
+    return output;
   };
   const localHandlers = Object.fromEntries(
     Object.entries(options.handlers).map(([name, handler]) => [name, local(name, handler)]),
@@ -208,16 +243,17 @@ export async function runStateMachine(options: RunOptions): Promise<ExecutionRes
     };
     const { name, message } =
       timedOut || (inner instanceof Error ? inner : { name: 'Error', message: String(inner) });
-    outcome = { status: 'FAILED', error: { name, message } };
+    outcome = { status: 'FAILED', error: { name, message: causeMessage(message) } };
   }
   const stopDate = new Date().toISOString();
   closed = true;
   execution.abort(); // stops iterations still running after a failure at their next state
   await collecting;
-  // Handlers still running (siblings of a failed iteration, timed-out ones) finish before we return,
-  // so callers never clean up under them; one running past the longest Task timeout is left behind.
-  const longest = Math.max(60, ...[...states.values()].map((info) => info.timeoutSeconds ?? 0));
-  await Promise.race([Promise.allSettled(inFlight), sleep(longest * 1000, undefined, { ref: false })]);
   if (history.listenerError !== undefined) throw history.listenerError;
-  return { ...outcome, events: history.events, startDate, stopDate };
+  // As in Step Functions, the execution ends without waiting for handlers still running (siblings
+  // of a failed Map iteration, timed-out tasks): a Lambda is not stopped when its execution ends.
+  const stragglers = Promise.allSettled([...inFlight]).then(() => undefined);
+  // The execution's start is its ExecutionStarted event, as DescribeExecution's startDate is.
+  const started = history.startDate ?? startDate;
+  return { ...outcome, events: history.events, startDate: started, stopDate, handlersSettled: stragglers };
 }

@@ -91,7 +91,11 @@ async function writeDelta(path: string, records: object[]): Promise<void> {
 /** Writes DIR/words/*.jsonl and DIR/lines/*.jsonl; returns the number of records written. */
 export async function writeDemoInput(options: DemoOptions): Promise<{ words: number; lines: number }> {
   const next = random(options.seed);
-  const round = (vector: Float32Array) => Array.from(vector, (value) => Math.round(value * 1e6) / 1e6);
+  const round = (vector: Float32Array) => {
+    const rounded = new Array<number>(vector.length);
+    for (let i = 0; i < vector.length; i++) rounded[i] = Math.round(vector[i]! * 1e6) / 1e6;
+    return rounded;
+  };
   await mkdir(join(options.dir, 'lines'), { recursive: true });
   await mkdir(join(options.dir, 'words'), { recursive: true });
 

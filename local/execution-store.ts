@@ -3,7 +3,10 @@ import { appendFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { ExecutionResult, HistoryEvent } from './asl-runner.ts';
+import type { ExecutionStarter } from '../lambdas/core/workflow/run-executions.ts';
+import type { ExecutionResult } from './asl-runner.ts';
+import type { ExecutionStatus, HistoryEvent } from './execution-history.ts';
+import { alive } from './process-alive.ts';
 
 /**
  * Executions on disk, one directory each: `<dir>/<executionId>/execution.json` (replaced
@@ -18,8 +21,6 @@ export interface ExecutionMeta {
   startDate: string;
 }
 
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
-
 export interface ExecutionSummary extends ExecutionMeta {
   status: ExecutionStatus;
   stopDate?: string;
@@ -33,6 +34,13 @@ export interface StoredExecution extends ExecutionSummary {
 
 /** Who runs the execution: a RUNNING execution whose process is gone was aborted. */
 type ExecutionFile = ExecutionSummary & { owner?: { host: string; pid: number } };
+
+export class ExecutionExistsError extends Error {
+  constructor(id: string) {
+    super(`execution "${id}" already exists`);
+    this.name = 'ExecutionExistsError';
+  }
+}
 
 const ID = /^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,255}$/;
 
@@ -60,10 +68,35 @@ export class ExecutionStore {
   async createExecution(meta: ExecutionMeta): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await mkdir(this.path(meta.executionId)).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'EEXIST' ? new Error(`execution "${meta.executionId}" already exists`) : error;
+      throw error.code === 'EEXIST' ? new ExecutionExistsError(meta.executionId) : error;
     });
     await writeFile(this.path(meta.executionId, 'events.jsonl'), '');
     await this.writeMeta({ ...meta, status: 'RUNNING', owner: { host: hostname(), pid: process.pid } });
+  }
+
+  /** Replaces the input an execution was created with (the run's input, once uploaded). */
+  async setInput(id: string, input: unknown): Promise<void> {
+    const meta = await this.readOwned(id);
+    await this.writeMeta({ ...meta, input });
+  }
+
+  /**
+   * Claims executions for `startRunExecution`: a name is taken once its directory exists (mkdir
+   * is atomic, so of two processes claiming one name, one wins), whatever became of it.
+   */
+  starter(meta: (name: string) => Omit<ExecutionMeta, 'executionId'>): ExecutionStarter {
+    return {
+      start: async (name) => {
+        try {
+          await this.createExecution({ ...meta(name), executionId: name });
+          return true;
+        } catch (error) {
+          if (error instanceof ExecutionExistsError) return false;
+          throw error;
+        }
+      },
+      status: async (name) => (await this.readMeta(name))?.status ?? null,
+    };
   }
 
   /** Synchronous on purpose: events stay in order without a queue, each line lands in one write. */
@@ -80,6 +113,8 @@ export class ExecutionStore {
     for (const event of result.events) if (event.id > lastId) this.appendEvent(id, event);
     await this.writeMeta({
       ...meta,
+      // The execution started at its ExecutionStarted event, not when its record was created.
+      ...(result.startDate && { startDate: result.startDate }),
       status: result.status,
       stopDate: result.stopDate,
       ...(result.output !== undefined && { output: result.output }),
@@ -101,6 +136,11 @@ export class ExecutionStore {
     return metas
       .filter((meta): meta is ExecutionSummary => meta !== null)
       .sort((a, b) => b.startDate.localeCompare(a.startDate) || b.executionId.localeCompare(a.executionId));
+  }
+
+  /** The stored record with its owner, for rewriting it. */
+  private async readOwned(id: string): Promise<ExecutionFile> {
+    return JSON.parse(await readFile(this.path(id, 'execution.json'), 'utf8')) as ExecutionFile;
   }
 
   private async readMeta(id: string): Promise<ExecutionSummary | null> {
@@ -126,14 +166,5 @@ export class ExecutionStore {
       .split('\n')
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as HistoryEvent);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

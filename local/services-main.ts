@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
+import { alive } from './process-alive.ts';
 
 const dataDir = process.argv[2];
 const bucket = process.argv[3] ?? 'embedflow';
@@ -52,13 +53,7 @@ const watched = (process.env.EMBEDFLOW_WATCH_PIDS ?? '')
   .filter((pid) => Number.isInteger(pid) && pid > 0);
 if (watched.length > 0) {
   setInterval(() => {
-    for (const pid of watched) {
-      try {
-        process.kill(pid, 0);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ESRCH') shutdown();
-      }
-    }
+    for (const pid of watched) if (!alive(pid)) shutdown();
   }, 1000).unref();
 }
 

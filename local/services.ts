@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { entryPointArgs } from './package-paths.ts';
 
 /**
  * Starts the local AWS stand-ins (DynamoDB via dynalite, S3 via s3rver) in one child process on
@@ -26,8 +26,6 @@ export interface LocalServices {
 export const LOCAL_BUCKET = 'embedflow';
 export const LOCAL_TABLE = 'embedflow';
 
-const require = createRequire(import.meta.url);
-
 export function localEnv(s3Port: number, dynamoPort: number, dataDir: string): Record<string, string> {
   return {
     AWS_REGION: 'us-east-1',
@@ -37,6 +35,8 @@ export function localEnv(s3Port: number, dynamoPort: number, dataDir: string): R
     AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${dynamoPort}`,
     BUCKET_NAME: LOCAL_BUCKET,
     TABLE_NAME: LOCAL_TABLE,
+    // s3rver checks no checksum: computing a CRC32 of every body would be wasted work locally.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
     SNAPSHOT_CACHE_DIR: join(dataDir, 'cache'),
     EMBEDFLOW_WORK_DIR: join(dataDir, 'work'),
   };
@@ -69,14 +69,7 @@ export async function startLocalServices(options: StartOptions): Promise<LocalSe
   const stderr = options.detached ? openSync(join(dataDir, 'services.log'), 'a') : 'pipe';
   const child = spawn(
     process.execPath,
-    [
-      '--openssl-legacy-provider',
-      '--import',
-      require.resolve('tsx'),
-      join(import.meta.dirname, 'services-main.ts'),
-      dataDir,
-      LOCAL_BUCKET,
-    ],
+    ['--openssl-legacy-provider', ...entryPointArgs('services-main'), dataDir, LOCAL_BUCKET],
     {
       stdio: ['ignore', 'pipe', stderr],
       detached: options.detached ?? false,

@@ -25,6 +25,12 @@ export class CasConflictError extends EmbedflowError {}
 /** A holder's lease was taken over by another owner; it must stop and never write the lock again. */
 export class LeaseLostError extends EmbedflowError {}
 
+/** DynamoDB kept failing (throttled, 5xx) and the stored state shows the write did not apply. Retryable. */
+export class StoreUnavailableError extends EmbedflowError {}
+
+/** A change is committed to the log but was not published within PUBLISH_WAIT_SECONDS. Retryable: the retry waits again. */
+export class PublicationPendingError extends EmbedflowError {}
+
 /** A freshly built snapshot failed its checks (count, dimension, probe query): nothing is published. */
 export class SnapshotValidationError extends EmbedflowError {}
 
@@ -41,4 +47,19 @@ export function isConditionalCheckFailed(error: unknown): boolean {
 export function describeError(error: unknown): { name: string; message: string } {
   if (error instanceof Error) return { name: error.name, message: error.message };
   return { name: 'Error', message: String(error) };
+}
+
+/**
+ * The message inside a Step Functions error Cause: for a Lambda error the Cause is the runtime's
+ * JSON (`{"errorType","errorMessage","trace"}`); any other Cause is already a message.
+ */
+export function causeMessage(cause: string): string {
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown; message?: unknown } | null;
+    if (typeof parsed?.errorMessage === 'string') return parsed.errorMessage;
+    if (typeof parsed?.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: the cause is the message
+  }
+  return cause;
 }

@@ -1,14 +1,17 @@
-import { logger, progress, recordMetrics } from '../core/observability/observability.ts';
+import { logger, type ProgressReporter, recordMetrics } from '../core/observability/observability.ts';
 import { runtime } from '../core/runtime.ts';
 import { finalMerge } from '../core/workflow/merging.ts';
 import { collectionState, parseEvent } from '../core/workflow/workflow-state.ts';
 
-/** FinalMerge: publishes the run's segments into the live snapshot with the two-phase protocol. */
-export const handler = async (event: unknown) => {
+/**
+ * FinalMerge: publishes the run's segments into the live snapshot with the two-phase protocol.
+ * Each publish phase is logged, and reported to `progress` when a watcher gives one (the local CLI).
+ */
+export const finalMergeHandler = (progress?: ProgressReporter) => async (event: unknown) => {
   const state = parseEvent(collectionState, event, 'FinalMerge');
   const summary = await finalMerge(runtime(), state, (phase) => {
     logger.info('publish phase', { collection: state.collection, phase });
-    progress.emit('publish-phase', { collection: state.collection, phase });
+    progress?.publishPhase(state.collection, phase);
   });
   recordMetrics({
     LockAcquireMs: summary.lockAcquireMs,
@@ -20,3 +23,5 @@ export const handler = async (event: unknown) => {
   });
   return summary;
 };
+
+export const handler = finalMergeHandler();

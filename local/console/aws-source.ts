@@ -2,9 +2,13 @@ import {
   DescribeExecutionCommand,
   DescribeStateMachineCommand,
   GetExecutionHistoryCommand,
-  SFNClient,
 } from '@aws-sdk/client-sfn';
-import { getAwsExecution, listAwsExecutions } from '../../cli/aws-mode.ts';
+import {
+  executionArnFor,
+  runExecutionNames,
+  sfnExecutionStarter,
+} from '../../lambdas/core/workflow/run-executions.ts';
+import { getAwsExecution, listAwsExecutions, sfnClientFor } from './aws-executions.ts';
 import {
   detailOf,
   type ExecutionDetail,
@@ -23,7 +27,7 @@ export class AwsExecutionSource implements ExecutionSource {
 
   constructor(
     private readonly stateMachineArn: string,
-    private readonly client = new SFNClient({ region: stateMachineArn.split(':')[3] || undefined }),
+    private readonly client = sfnClientFor(stateMachineArn),
   ) {
     this.description = `AWS executions of ${stateMachineArn}`;
     this.executionArnPrefix = `${stateMachineArn.replace(':stateMachine:', ':execution:')}:`;
@@ -44,6 +48,16 @@ export class AwsExecutionSource implements ExecutionSource {
       if (isMissing(error)) return null;
       throw error;
     }
+  }
+
+  /** Executions are named by run id (run-executions.ts): the run's newest attempt. */
+  async findRun(runId: string): Promise<ExecutionDetail | null> {
+    const names = await runExecutionNames(
+      sfnExecutionStarter(this.client, this.stateMachineArn, null),
+      runId,
+    );
+    const newest = names.at(-1);
+    return newest ? this.get(executionArnFor(this.stateMachineArn, newest)) : null;
   }
 
   /** Status and newest event id: two small calls instead of the whole history on every poll. */

@@ -1,20 +1,12 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HistoryEvent } from '../asl-runner.ts';
+import type { ExecutionStatus, HistoryEvent } from '../execution-history.ts';
 import { ExecutionStore } from '../execution-store.ts';
 
 /**
  * Where the console reads executions from. Kept to two required calls so that an AWS implementation
  * (ListExecutions, DescribeExecution + GetExecutionHistory) plugs in beside the local store.
  */
-export type ExecutionStatus =
-  | 'RUNNING'
-  | 'SUCCEEDED'
-  | 'FAILED'
-  | 'TIMED_OUT'
-  | 'ABORTED'
-  | 'PENDING_REDRIVE';
-
 export interface ExecutionSummary {
   executionId: string;
   /** A shorter display name when the id is long (AWS: the execution name; the id is its ARN). */
@@ -48,6 +40,8 @@ export interface ExecutionSource {
    * an execution only when it moved; without it the stream re-reads on every poll.
    */
   changeToken?(executionId: string): Promise<string | null>;
+  /** Optional: the newest execution of a run id, when the list cannot tell (AWS lists no inputs). */
+  findRun?(runId: string): Promise<ExecutionDetail | null>;
   /** Optional: how often the live stream may poll a running execution (default 2000 ms). */
   readonly pollIntervalMs?: number;
   /** Optional: the definition the executions ran (AWS: DescribeStateMachine). Default: the local ASL file. */

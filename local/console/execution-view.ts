@@ -1,4 +1,6 @@
-import type { HistoryEvent } from '../asl-runner.ts';
+import { causeMessage } from '../../lambdas/core/errors.ts';
+import { type AslDocument, statesOf } from '../../statemachines/definition.ts';
+import type { HistoryEvent } from '../execution-history.ts';
 import type { ExecutionDetail, ExecutionSummary } from './execution-source.ts';
 
 /**
@@ -31,6 +33,9 @@ export interface MapIterations {
 /** One collection's line of the run summary (CollectionSummary of the workflow output). */
 export interface CollectionOutcome {
   collection: string;
+  status?: 'published' | 'already-applied' | 'failed';
+  /** A failed publish's error (or one reported after the publish landed). */
+  error?: { name: string; message: string };
   deltas?: number;
   records?: number;
   chunks?: number;
@@ -63,31 +68,17 @@ interface StateInfo {
   canCatch: boolean;
 }
 
-type StateDefinition = {
-  Type: string;
-  ItemsPath?: string;
-  Catch?: unknown[];
-  Iterator?: Machine;
-  ItemProcessor?: Machine;
-  Branches?: Machine[];
-};
-type Machine = { States?: Record<string, StateDefinition> };
-
 /** Every state of the definition, nested ones included (state names are unique machine-wide). */
 function describeStates(definition: object): Map<string, StateInfo> {
-  const states = new Map<string, StateInfo>();
-  const visit = (machine: Machine | undefined) => {
-    for (const [name, state] of Object.entries(machine?.States ?? {})) {
-      states.set(name, {
-        type: state.Type,
-        ...(state.ItemsPath && { itemsPath: state.ItemsPath }),
-        canCatch: (state.Catch?.length ?? 0) > 0,
-      });
-      for (const child of [state.Iterator, state.ItemProcessor, ...(state.Branches ?? [])]) visit(child);
-    }
-  };
-  visit(definition as Machine);
-  return states;
+  const entries = [...statesOf(definition as AslDocument)].map(([name, { state }]): [string, StateInfo] => [
+    name,
+    {
+      type: state.Type,
+      ...(typeof state.ItemsPath === 'string' && { itemsPath: state.ItemsPath }),
+      canCatch: Array.isArray(state.Catch) && state.Catch.length > 0,
+    },
+  ]);
+  return new Map(entries);
 }
 
 export function durationMs(startDate: string, stopDate?: string): number | undefined {
@@ -102,8 +93,8 @@ export function toListItem(summary: ExecutionSummary): ExecutionListItem {
 const STATE_FAILURE = /^(?!MapIteration|ParallelBranch|Execution).*(Failed|TimedOut)$/;
 
 /**
- * AWS records no retry event: a retry is a new LambdaFunctionScheduled (or TaskScheduled) whose
- * previousEventId is the failure it retries. The local runner says TaskRetried (or MapStateRetried...).
+ * Step Functions records no retry event: a retry is a new LambdaFunctionScheduled (or
+ * TaskScheduled) whose previousEventId is the failure it retries; the local history is the same.
  */
 function isRetrySchedule(event: HistoryEvent, failureIds: Set<number>): boolean {
   const previous = (event as { previousEventId?: number }).previousEventId;
@@ -141,7 +132,8 @@ function countStateEvents(events: HistoryEvent[]): Map<string, Counters> {
       c.failed++;
       failureIds.add(event.id);
       c.lastLeftAt = event.timestamp;
-      c.lastError = { error: event.error, cause: event.cause };
+      // A Lambda's Cause is the runtime's JSON of the error; the panel shows its message.
+      c.lastError = { error: event.error, cause: event.cause && causeMessage(event.cause) };
     } else if (event.type.endsWith('Retried') || isRetrySchedule(event, failureIds)) c.retried++;
     else if (event.type === 'StateCaught') c.caught++;
   }
@@ -213,13 +205,21 @@ const OUTCOME_FIELDS = [
   'lockAcquireMs',
   'casRetries',
   'alreadyApplied',
+  'status',
+  'error',
 ] as const;
 
 function asOutcome(value: unknown): CollectionOutcome | undefined {
   const candidate = value as Record<string, unknown> | null | undefined;
-  if (typeof candidate?.collection !== 'string' || !('snapshotVersion' in candidate)) return undefined;
+  if (typeof candidate?.collection !== 'string') return undefined;
+  if (!('snapshotVersion' in candidate) && candidate.status !== 'failed') return undefined;
   const outcome: Record<string, unknown> = { collection: candidate.collection };
   for (const field of OUTCOME_FIELDS) if (field in candidate) outcome[field] = candidate[field];
+  // PublishFailed's own output has Step Functions' Error and Cause, not yet Summarize's error.
+  if (typeof candidate.error === 'string') {
+    const cause = typeof candidate.cause === 'string' ? causeMessage(candidate.cause) : candidate.error;
+    outcome.error = { name: candidate.error, message: cause };
+  }
   return outcome as unknown as CollectionOutcome;
 }
 
@@ -229,15 +229,20 @@ function asOutcome(value: unknown): CollectionOutcome | undefined {
  */
 function summarize(output: unknown, events: HistoryEvent[]): CollectionOutcome[] {
   const byCollection = new Map<string, CollectionOutcome>();
+  const add = (entries: unknown) => {
+    for (const entry of Array.isArray(entries) ? entries : []) {
+      const outcome = asOutcome(entry);
+      if (outcome) byCollection.set(outcome.collection, outcome);
+    }
+  };
   for (const event of events) {
-    const outcome = event.type.endsWith('StateExited') ? asOutcome(event.output) : undefined;
-    if (outcome) byCollection.set(outcome.collection, outcome);
+    if (!event.type.endsWith('StateExited')) continue;
+    // A collection's publish iteration ends with its outcome; Summarize lists them all (with a
+    // failed publish's readable error), also when the run then fails.
+    add([event.output]);
+    if (event.stateName === 'Summarize') add((event.output as { collections?: unknown } | null)?.collections);
   }
-  const final = (output as { collections?: unknown } | null | undefined)?.collections;
-  for (const entry of Array.isArray(final) ? final : []) {
-    const outcome = asOutcome(entry);
-    if (outcome) byCollection.set(outcome.collection, outcome);
-  }
+  add((output as { collections?: unknown } | null | undefined)?.collections);
   return [...byCollection.values()].sort((a, b) => a.collection.localeCompare(b.collection));
 }
 

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
+import { DEFINITION_PATH, CONSOLE_PAGE_DIR as PAGE_DIR } from '../package-paths.ts';
 import { type ExecutionSource, LocalExecutionSource } from './execution-source.ts';
 import { buildExecutionView, type ExecutionView, redact, toListItem } from './execution-view.ts';
 
@@ -28,8 +29,6 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
-const PAGE_DIR = join(import.meta.dirname, 'page');
-const DEFINITION_FILE = join(import.meta.dirname, '..', '..', 'statemachines', 'embedding-merge.asl.json');
 const require = createRequire(import.meta.url);
 // The UMD build bundles graphlib and defines a `dagre` global: a plain <script> can load it.
 const DAGRE_BUNDLE = join(dirname(require.resolve('@dagrejs/dagre/package.json')), 'dist', 'dagre.min.js');
@@ -86,7 +85,7 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
   const loadDefinition = async (): Promise<object> => {
     definition ??= source.definition
       ? await source.definition()
-      : (JSON.parse(await readFile(DEFINITION_FILE, 'utf8')) as object);
+      : (JSON.parse(await readFile(DEFINITION_PATH, 'utf8')) as object);
     return definition;
   };
   const viewOf = async (executionId: string): Promise<ExecutionView | null> => {

@@ -1,3 +1,7 @@
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useCliDataDir } from '../helpers/cli.ts';
 import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
@@ -22,6 +26,9 @@ beforeAll(async () => {
 
 const good = (id: string) =>
   JSON.stringify({ id, embedding: Array.from({ length: DIM }, (_, i) => i / DIM) });
+const withEmbedding = (first: string) => `{"id":"a","embedding":[${first},0,0,0,0,0,0,0]}\n`;
+const withMetadata = (metadata: Record<string, unknown>) =>
+  `${JSON.stringify({ id: 'a', embedding: [1, 0, 0, 0, 0, 0, 0, 0], metadata })}\n`;
 
 describe.each([
   [
@@ -37,12 +44,6 @@ describe.each([
     /malformed JSON/,
   ],
   [
-    'Infinity in an embedding',
-    `{"id":"a","embedding":[1e999,0,0,0,0,0,0,0]}\n`,
-    'words/delta-0001.jsonl line 1',
-    /finite number/,
-  ],
-  [
     'NaN in an embedding',
     `{"id":"a","embedding":[NaN,0,0,0,0,0,0,0]}\n`,
     'words/delta-0001.jsonl line 1',
@@ -54,6 +55,50 @@ describe.each([
     'words/delta-0001.jsonl line 2',
     /missing "id"/,
   ],
+  [
+    'an embedding value outside float32 (1e39)',
+    withEmbedding('1e39'),
+    'words/delta-0001.jsonl line 1',
+    /embedding\[0\] is out of float32 range: 1e\+39/,
+  ],
+  [
+    'an embedding value that overflows a double (1e400)',
+    withEmbedding('1e400'),
+    'words/delta-0001.jsonl line 1',
+    /embedding\[0\] is out of range: the number is too large to read \(it overflows to Infinity\)/,
+  ],
+  ['a zero vector', withEmbedding('0'), 'words/delta-0001.jsonl line 1', /zero vector/],
+  [
+    'Latin-1 text (café)',
+    Buffer.from(`${good('ok')}\n{"id":"caf\xe9","embedding":[1,0,0,0,0,0,0,0]}\n`, 'latin1'),
+    'words/delta-0001.jsonl line 2',
+    /not valid UTF-8 \(byte 0xe9 at byte 11 of the line\)/,
+  ],
+  [
+    'a line longer than the maximum (9 MiB)',
+    `${good('ok')}\n${withMetadata({ blob: 'x'.repeat(9 * 1024 * 1024) })}`,
+    'words/delta-0001.jsonl line 2',
+    /the line is longer than the maximum of 8388608 bytes \(8 MiB\)/,
+  ],
+  [
+    'thousands of metadata keys',
+    withMetadata(Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, i]))),
+    'words/delta-0001.jsonl line 1',
+    /record "a": metadata has 5000 keys, more than the maximum of 1000 per record/,
+  ],
+  [
+    'a reserved chroma: metadata key',
+    withMetadata({ 'chroma:document': 'x' }),
+    'words/delta-0001.jsonl line 1',
+    /metadata\.chroma:document is a reserved key/,
+  ],
+  [
+    'a metadata list',
+    withMetadata({ tags: ['a', 'b'] }),
+    'words/delta-0001.jsonl line 1',
+    /metadata\.tags must be a string, a number or a boolean \(null drops the key\), got a list/,
+  ],
+  ['gzip data in a .jsonl', gzipSync(`${good('a')}\n`), 'words/delta-0001.jsonl', /looks gzip-compressed/],
 ])('%s', (_, badDelta, where, reason) => {
   it('fails the execution naming file and line, exit 1, snapshot unchanged', async () => {
     const before = await current('words');
@@ -73,7 +118,7 @@ describe.each([
     expect(
       history.json.events.some(
         (e: { type: string; stateName?: string }) =>
-          e.type === 'TaskFailed' && e.stateName === 'ProcessChunk',
+          e.type === 'LambdaFunctionFailed' && e.stateName === 'ProcessChunk',
       ),
     ).toBe(true);
   });
@@ -91,11 +136,58 @@ describe('usage errors (exit 2, nothing written)', () => {
     expect(await current('words')).toEqual(before);
   });
 
-  it('an empty input directory', async () => {
+  it('a file that is not a delta', async () => {
     const input = await writeInputDir({ 'words/readme.txt': 'no deltas here' });
     const result = await cli(['run', '--input', input]);
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('no delta files found');
+    expect(result.stderr).toContain(`--input ${input}: words/readme.txt is not a delta`);
+  });
+
+  it('an input directory with no deltas', async () => {
+    const input = await writeInputDir({ 'words/.keep': '' });
+    const result = await cli(['run', '--input', input, '--skip-unknown']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`--input ${input}: no deltas found`);
+  });
+
+  describe('entries that cannot be read are refused before anything is written', () => {
+    const outside = async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'embedflow-outside-'));
+      await writeFile(join(dir, 'secret.jsonl'), 'TOP-SECRET-BYTES');
+      return join(dir, 'secret.jsonl');
+    };
+    it.each([
+      [
+        'a directory named *.jsonl',
+        async (input: string) => mkdir(join(input, 'words', '0002.jsonl')),
+        /words\/0002\.jsonl is a directory, not a jsonl file/,
+      ],
+      [
+        'a dangling symlink',
+        async (input: string) => symlink(join(input, 'gone.jsonl'), join(input, 'words', '0002.jsonl')),
+        /words\/0002\.jsonl is a symlink to .*gone\.jsonl, which does not exist/,
+      ],
+      [
+        'a symlink to a file outside DIR',
+        async (input: string) => symlink(await outside(), join(input, 'words', '0002.jsonl')),
+        /words\/0002\.jsonl is a symlink to .*secret\.jsonl, outside the input directory: embedflow follows no link out of it/,
+      ],
+      [
+        'a symlinked collection folder outside DIR',
+        async (input: string) => symlink(join(await outside(), '..'), join(input, 'lines')),
+        /lines is a symlink to .*, outside the input directory/,
+      ],
+    ])('%s', async (_, make, message) => {
+      const input = await writeInputDir({ 'words/0001.jsonl': `${good('ok')}\n` });
+      await make(input);
+      const before = await cli(['executions', 'list', '--json']);
+      const result = await cli(['run', '--input', input, '--skip-unknown', '--json']);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stdout + result.stderr).not.toContain('TOP-SECRET');
+      const after = await cli(['executions', 'list', '--json']);
+      expect(after.json.executions).toHaveLength(before.json.executions.length);
+    });
   });
 
   it('an unknown flag', async () => {

@@ -161,6 +161,7 @@ describe('console API', () => {
       id: 1,
       type: 'ExecutionStarted',
       timestamp: new Date().toISOString(),
+      previousEventId: 0,
       input,
     });
     const text = await (await fetch(url('/api/executions/vectors-0001'))).text();
@@ -258,7 +259,7 @@ describe.skipIf(!runBrowser)('console page in Chromium', () => {
       rows.map((row) => row.getAttribute('data-state')),
     );
     expect(new Set(shownSteps)).toEqual(new Set(['FinalMerge']));
-    await page.click('#event-history tr[data-type="TaskSucceeded"][data-state="FinalMerge"]');
+    await page.click('#event-history tr[data-type="LambdaFunctionSucceeded"][data-state="FinalMerge"]');
     expect(await page.textContent('#event-history .event-details')).toContain('snapshotVersion');
     await page.evaluate('window.scrollTo(0, 0)'); // the sticky side panel then sits at the top
     await page.screenshot({ path: screenshotPath('console.png'), fullPage: true });
@@ -272,7 +273,7 @@ describe.skipIf(!runBrowser)('console page in Chromium', () => {
     expect(await page.textContent('#execution-error')).toContain('words/delta-0000.jsonl line 2');
     expect(await page.textContent('[data-failed-state="ProcessChunk"]')).toContain('malformed JSON');
     await page.click('[data-state="ProcessChunk"]');
-    await page.click('#event-history tr[data-type="TaskFailed"]');
+    await page.click('#event-history tr[data-type="LambdaFunctionFailed"]');
     expect(await page.textContent('#event-history .event-details')).toContain('BadInputError');
     await page.evaluate('window.scrollTo(0, 0)'); // the sticky side panel then sits at the top
     await page.screenshot({ path: screenshotPath('console-failed.png'), fullPage: true });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useCliDataDir } from '../helpers/cli.ts';
+import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
 
 /** The workflow end to end through the real CLI, on a local stack in a temp data directory. */
 const { cli } = useCliDataDir('e2e');
@@ -30,7 +31,8 @@ describe('run --demo', () => {
       chunks: 2,
       recordCount: 160,
     });
-    expect(result.json.collections.words.lockHoldMs).toBeGreaterThan(0);
+    expect(result.json.collections.words.lockHoldMs).toBe(0); // a commit waits behind no lock
+    expect(result.json.collections.words.commitMs).toBeGreaterThan(0);
     expect(result.stderr).toMatch(/words: chunks 4\/4|words .*4\/4/);
 
     const history = await cli(['executions', 'show', result.json.executionId, '--json']);
@@ -67,6 +69,13 @@ describe('run --demo', () => {
   it('re-running the same --run-id changes nothing', async () => {
     const again = await cli(['run', '--demo', ...SMALL, '--run-id', 'demo-defaults', '--json']);
     expect(again.code, again.stderr).toBe(0);
+    // Named by its run id, the execution that applied it is found: nothing runs again.
+    expect(again.json).toMatchObject({
+      executionId: 'demo-defaults',
+      status: 'SUCCEEDED',
+      alreadyApplied: true,
+    });
+    expect(again.json.collections.words).toMatchObject({ status: 'already-applied' });
     expect(again.json.collections.words).toMatchObject({ snapshotVersion: 1, recordCount: 240 });
     const snapshots = await cli(['snapshots', 'list', '--collection', 'words', '--json']);
     expect(snapshots.json).toMatchObject({ collection: 'words', current: 1 });
@@ -92,16 +101,15 @@ describe('run --demo', () => {
   });
 
   it('several levels of merges: 30 chunks in groups of 3 take 10 + 4 + 2 merges', async () => {
-    const result = await cli(
-      ['run', '--demo', ...SMALL, '--words-deltas', '30', '--lines-deltas', '0', '--json'],
-      { CHUNK_SIZE_WORDS: '1', GROUP_SIZE: '3' },
-    );
+    // Its own collection, so the published count is this run's alone, whatever ran before.
+    const input = await writeInputDir(deltaFiles('levels', 'level', 30, 4, 16));
+    const result = await cli(['run', '--input', input, '--json'], { CHUNK_SIZE: '1', GROUP_SIZE: '3' });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.json.collections.words).toMatchObject({
+    expect(result.json.collections.levels).toMatchObject({
       chunks: 30,
       intermediateMerges: 16,
       records: 120,
-      recordCount: 240,
+      recordCount: 120,
     });
   });
 

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { type ProcessResult, runNode } from './processes.ts';
 
-export const CLI = join(import.meta.dirname, '..', '..', 'bin', 'embedflow.mjs');
+/** The built CLI, as `npx embedflow` runs it (test/global-setup.ts builds it). */
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'embedflow.js');
 
 export interface CliResult extends ProcessResult {
   /** The `--json` object: the last line of stdout. */

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { RecordOp } from '../../lambdas/core/records/records.ts';
 import { makeUpserts, toJsonl } from './records.ts';
 
-/** Writes an input directory DIR/<collection>/<file> from the given file contents. */
-export async function writeInputDir(files: Record<string, string>): Promise<string> {
+/** Writes an input directory DIR/<collection>/<file> from the given file contents (text or bytes). */
+export async function writeInputDir(files: Record<string, string | Uint8Array>): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'embedflow-input-'));
   for (const [path, content] of Object.entries(files)) {
     await mkdir(join(dir, path.split('/').slice(0, -1).join('/')), { recursive: true });

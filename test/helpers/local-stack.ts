@@ -43,3 +43,17 @@ export function uniqueCollection(prefix = 'col'): string {
   counter++;
   return `${prefix}-${process.pid}-${counter}`;
 }
+
+/**
+ * The snapshot archives stored for a collection, each checked to have its id list beside it and
+ * no id list left without its archive (cleanup removes both together).
+ */
+export async function storedSnapshots(rt: Runtime, collection: string): Promise<string[]> {
+  const listed = await rt.snapshots.listKeys(collection);
+  const tars = listed.filter((key) => key.endsWith('.tar'));
+  const idLists = listed.filter((key) => key.endsWith('.ids.gz'));
+  const expected = tars.map((key) => key.replace(/\.tar$/, '.ids.gz'));
+  if (JSON.stringify(idLists.sort()) !== JSON.stringify(expected.sort()))
+    throw new Error(`snapshots and id lists disagree for ${collection}: ${JSON.stringify(listed)}`);
+  return tars.sort();
+}

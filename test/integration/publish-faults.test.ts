@@ -1,14 +1,12 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
-import { lockId } from '../../lambdas/core/protocol/lock.ts';
+import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
+import { BUILD_LEASE, lockId } from '../../lambdas/core/protocol/lock.ts';
 import type { Pointer } from '../../lambdas/core/protocol/pointer.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps, type Runtime } from '../../lambdas/core/runtime.ts';
-import { parseSnapshotKey } from '../../lambdas/core/storage/snapshot-store.ts';
-import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
+import { startTestStack, storedSnapshots, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { runTs } from '../helpers/processes.ts';
 import { makeUpserts } from '../helpers/records.ts';
 
@@ -35,80 +33,83 @@ async function crash(collection: string, runId: string, at: string, prefix: stri
 }
 
 /** Opens the snapshot the pointer names in a fresh Chroma server and returns its ids. */
-async function snapshotIds(rt: Runtime, pointer: Pointer): Promise<string[]> {
-  const cached = await rt.snapshots.materialize(pointer.snapshotKey!);
-  const server = await startChroma(cached.path);
-  try {
-    const collection = await openCollection(server, pointer.collection);
-    const { ids } = await collection.get({ include: [] });
-    return ids.sort();
-  } finally {
-    await server.stop();
-  }
+function snapshotIds(rt: Runtime, pointer: Pointer): Promise<string[]> {
+  return withPublishedCollection(rt, pointer.collection, async ({ collection }) =>
+    (await collection.get({ include: [] })).ids.sort(),
+  );
 }
 
-describe('crashes between phases', () => {
-  it('a crash after upload leaves the pointer untouched and the orphan is cleaned by the next publish', async () => {
+describe('crashes (SIGKILL) at each step', () => {
+  it('after the change set is written: nothing is committed; the retry commits it once', async () => {
     const rt = stack.runtime(FAST_LOCK);
     const collection = uniqueCollection('words');
     await publish(publishDeps(rt), collection, opsChange('base', makeUpserts('base', 5, DIM)));
-    await crash(collection, 'crashed', 'after-upload', 'lost');
-
-    const pointer = await rt.pointers.read(collection);
-    expect(pointer.version).toBe(1);
-    const keys = await rt.snapshots.listKeys(collection);
-    expect(keys).toHaveLength(2);
-    expect(
-      keys.filter((key) => key !== pointer.snapshotKey).map((key) => parseSnapshotKey(key)?.version),
-    ).toEqual([2]);
-
-    const next = await publish(publishDeps(rt), collection, opsChange('next', makeUpserts('next', 5, DIM)));
-    expect(next).toMatchObject({
-      status: 'published',
-      snapshotVersion: 2,
-      recordCount: 10,
-      deletedObjects: 1,
-    });
-    expect(await rt.snapshots.listKeys(collection)).toEqual(
-      [pointer.snapshotKey, next.snapshotKey].sort() as string[],
+    await crash(collection, 'crashed', 'after-changeset', 'lost');
+    expect((await rt.log.pending(collection, 1)).length).toBe(0);
+    const retried = await publish(
+      publishDeps(rt),
+      collection,
+      opsChange('crashed', makeUpserts('lost', 10, DIM, 99)),
     );
-    expect(await snapshotIds(rt, await rt.pointers.read(collection))).not.toContain('lost-00000');
+    expect(retried).toMatchObject({ status: 'published', recordCount: 15 });
   });
 
-  it('a holder that dies with the lock blocks others only until its lease expires', async () => {
+  it('after the append: the commit is durable, and the next publisher folds it', async () => {
+    const rt = stack.runtime(FAST_LOCK);
+    const collection = uniqueCollection('words');
+    await publish(publishDeps(rt), collection, opsChange('base', makeUpserts('base', 5, DIM)));
+    await crash(collection, 'committed', 'after-append', 'kept');
+    const next = await publish(publishDeps(rt), collection, opsChange('next', makeUpserts('next', 5, DIM)));
+    expect(next).toMatchObject({ status: 'published', recordCount: 20 });
+    expect(await snapshotIds(rt, await rt.pointers.read(collection))).toContain('kept-00009');
+    const rerun = await publish(
+      publishDeps(rt),
+      collection,
+      opsChange('committed', makeUpserts('kept', 10, DIM, 99)),
+    );
+    expect(rerun.status).toBe('already-applied');
+  });
+
+  it('mid-build, holding the build lease: the next publisher builds once that lease runs out', async () => {
     const rt = stack.runtime(FAST_LOCK);
     const collection = uniqueCollection('lines');
-    await crash(collection, 'dead-holder', 'holding-lock', 'dead');
-
-    const locks = await rt.lock.list();
-    const held = locks.find((lock) => lock.lockId === lockId(collection));
-    expect(held?.owner).toBeTruthy();
+    await crash(collection, 'dead-holder', 'mid-build', 'dead');
+    const leases = await rt.buildLease.list();
+    expect(leases.find((lease) => lease.lockId === lockId(collection, BUILD_LEASE))?.owner).toBeTruthy();
     expect(await rt.pointers.read(collection)).toMatchObject({ version: 0 });
-
     const next = await publish(
       publishDeps(rt),
       collection,
       opsChange('after-dead', makeUpserts('live', 7, DIM)),
     );
-    expect(next).toMatchObject({ status: 'published', snapshotVersion: 1, recordCount: 7 });
-    expect(next.lockCollisions).toBeGreaterThan(0);
+    expect(next).toMatchObject({ status: 'published', recordCount: 17 });
     const ids = await snapshotIds(rt, await rt.pointers.read(collection));
-    expect(ids).toHaveLength(7);
-    expect(ids.every((id) => id.startsWith('live-'))).toBe(true);
-    // the dead holder's upload was never published; the next publish removed it
-    expect(await rt.snapshots.listKeys(collection)).toEqual([next.snapshotKey]);
+    expect(ids).toHaveLength(17);
   });
 
-  it('a crash after the swap leaves a complete published snapshot, and re-running that run is a no-op', async () => {
+  it('after the upload, before the swap: the orphan upload is garbage and goes with the next publish', async () => {
+    const rt = stack.runtime(FAST_LOCK);
+    const collection = uniqueCollection('words');
+    await publish(publishDeps(rt), collection, opsChange('base', makeUpserts('base', 5, DIM)));
+    await crash(collection, 'uploaded', 'after-upload', 'up');
+    const pointer = await rt.pointers.read(collection);
+    expect(pointer.version).toBe(1);
+    expect(await storedSnapshots(rt, collection)).toHaveLength(2);
+    const next = await publish(publishDeps(rt), collection, opsChange('next', makeUpserts('next', 5, DIM)));
+    expect(next).toMatchObject({ status: 'published', snapshotVersion: 2, recordCount: 20 });
+    expect(await storedSnapshots(rt, collection)).toEqual(
+      [pointer.snapshotKey, next.snapshotKey].sort() as string[],
+    );
+  });
+
+  it('after the swap: the snapshot is complete and running that run again changes nothing', async () => {
     const rt = stack.runtime(FAST_LOCK);
     const collection = uniqueCollection('words');
     await publish(publishDeps(rt), collection, opsChange('one', makeUpserts('one', 4, DIM)));
     await crash(collection, 'swapped', 'after-swap', 'two');
-
     const pointer = await rt.pointers.read(collection);
     expect(pointer).toMatchObject({ version: 2, recordCount: 14 });
     expect(await snapshotIds(rt, pointer)).toHaveLength(14);
-
     const rerun = await publish(
       publishDeps(rt),
       collection,

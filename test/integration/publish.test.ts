@@ -1,14 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChroma } from '../../lambdas/core/chroma/chroma-server.ts';
-import { openCollection } from '../../lambdas/core/chroma/snapshot-builder.ts';
+import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
 import { BadInputError } from '../../lambdas/core/errors.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps } from '../../lambdas/core/runtime.ts';
-import { startTestStack, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
+import { startTestStack, storedSnapshots, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { makeUpserts } from '../helpers/records.ts';
 
 const DIM = 16;
@@ -47,7 +43,8 @@ describe('publish protocol', () => {
       snapshotVersion: 2,
       recordCount: 69,
     });
-    expect(second.lockHoldMs).toBeGreaterThan(0);
+    expect(second.lockHoldMs).toBe(0); // a commit waits behind no lock
+    expect(second.commitMs).toBeGreaterThan(0);
     expect(second.casRetries).toBe(0);
     const pointer = await rt.pointers.read(collection);
     expect(pointer.history.map((entry) => entry.version)).toEqual([2, 1]);
@@ -57,10 +54,10 @@ describe('publish protocol', () => {
     const rt = stack.runtime();
     const collection = uniqueCollection('words');
     await publish(publishDeps(rt), collection, opsChange('run-x', makeUpserts('a', 10, DIM)));
-    const keysBefore = await rt.snapshots.listKeys(collection);
+    const keysBefore = await storedSnapshots(rt, collection);
     const again = await publish(publishDeps(rt), collection, opsChange('run-x', makeUpserts('zzz', 10, DIM)));
     expect(again).toMatchObject({ status: 'already-applied', snapshotVersion: 1, recordCount: 10 });
-    expect(await rt.snapshots.listKeys(collection)).toEqual(keysBefore);
+    expect(await storedSnapshots(rt, collection)).toEqual(keysBefore);
   });
 
   it('rejects a record whose dimension differs from the collection and leaves the pointer as it was', async () => {
@@ -72,7 +69,7 @@ describe('publish protocol', () => {
       publish(publishDeps(rt), collection, opsChange('bad', makeUpserts('b', 5, DIM + 1))),
     ).rejects.toThrow(BadInputError);
     expect(await rt.pointers.read(collection)).toEqual(before);
-    expect(await rt.snapshots.listKeys(collection)).toEqual([before.snapshotKey]);
+    expect(await storedSnapshots(rt, collection)).toEqual([before.snapshotKey]);
   });
 
   it('writes a snapshot that stock Chroma opens with the expected count and nearest neighbour', async () => {
@@ -80,22 +77,13 @@ describe('publish protocol', () => {
     const collection = uniqueCollection('words');
     const records = makeUpserts('doc', 200, DIM, 7);
     const published = await publish(publishDeps(rt), collection, opsChange('run-open', records));
-    const dir = await mkdtemp(join(tmpdir(), 'embedflow-open-'));
-    try {
-      const cached = await rt.snapshots.materialize(published.snapshotKey!);
-      const server = await startChroma(cached.path);
-      try {
-        const opened = await openCollection(server, collection);
-        expect(await opened.count()).toBe(200);
-        const probe = records[123]!;
-        if (probe.op !== 'upsert') throw new Error('expected an upsert');
-        const result = await opened.query({ queryEmbeddings: [Array.from(probe.embedding)], nResults: 3 });
-        expect(result.ids[0]?.[0]).toBe(probe.id);
-      } finally {
-        await server.stop();
-      }
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await withPublishedCollection(rt, collection, async ({ collection: opened, entry }) => {
+      expect(entry.key).toBe(published.snapshotKey);
+      expect(await opened.count()).toBe(200);
+      const probe = records[123]!;
+      if (probe.op !== 'upsert') throw new Error('expected an upsert');
+      const result = await opened.query({ queryEmbeddings: [Array.from(probe.embedding)], nResults: 3 });
+      expect(result.ids[0]?.[0]).toBe(probe.id);
+    });
   });
 });

@@ -142,9 +142,32 @@ describe('runStateMachine', () => {
     });
     expect(events.at(-1)).toMatchObject({ type: 'ExecutionSucceeded', output: result.output });
     for (const [state, visits] of Object.entries({ Prepare: 1, Square: 5, Accumulate: 5, Report: 1 })) {
-      for (const type of ['TaskStateEntered', 'TaskScheduled', 'TaskSucceeded', 'TaskStateExited']) {
+      for (const type of [
+        'TaskStateEntered',
+        'LambdaFunctionScheduled',
+        'LambdaFunctionStarted',
+        'LambdaFunctionSucceeded',
+        'TaskStateExited',
+      ]) {
         expect(count(events, type, state), `${type} ${state}`).toBe(visits);
       }
+    }
+    // Every event follows an earlier one of its own iteration, as previousEventId does in AWS.
+    const byId = new Map(events.map((e) => [e.id, e]));
+    for (const e of events) expect(e.previousEventId).toBeLessThan(e.id);
+    for (const exit of events.filter((e) => e.type === 'TaskStateExited' && e.stateName === 'Square')) {
+      const chain = [exit];
+      while (chain.at(-1)!.type !== 'MapIterationStarted')
+        chain.push(byId.get(chain.at(-1)!.previousEventId)!);
+      expect(chain.map((e) => e.type)).toEqual([
+        'TaskStateExited',
+        'LambdaFunctionSucceeded',
+        'LambdaFunctionStarted',
+        'LambdaFunctionScheduled',
+        'TaskStateEntered',
+        'MapIterationStarted',
+      ]);
+      expect(new Set(chain.map((e) => e.mapIterationIndex)).size).toBe(1);
     }
     expect(count(events, 'MapStateEntered', 'SquareAll')).toBe(1);
     expect(count(events, 'MapIterationStarted', 'SquareAll')).toBe(5);
@@ -172,16 +195,15 @@ describe('runStateMachine', () => {
     expect(result.status).toBe('FAILED');
     expect(result.output).toBeUndefined();
     // ErrorPath/CausePath of the Fail state; plain data, as the store writes it
-    expect(JSON.parse(JSON.stringify(result.error))).toEqual({
-      name: 'BadInputError',
-      message: 'toy: item 3: not a square',
-    });
+    // Cause is what Lambda's Node runtime reports: its JSON of the error, in the Catch output too.
+    expect(result.error?.name).toBe('BadInputError');
+    expect(result.error?.message.startsWith('toy: ')).toBe(true);
+    const lambdaCause = { errorType: 'BadInputError', errorMessage: 'item 3: not a square' };
+    expect(JSON.parse(result.error!.message.slice('toy: '.length))).toMatchObject(lambdaCause);
     const { events } = result;
-    expect(events.find((e) => e.type === 'TaskFailed')).toMatchObject({
-      stateName: 'Square',
-      error: 'BadInputError',
-      cause: 'item 3: not a square',
-    });
+    const failed = events.find((e) => e.type === 'LambdaFunctionFailed');
+    expect(failed).toMatchObject({ stateName: 'Square', error: 'BadInputError' });
+    expect(JSON.parse(failed!.cause!)).toMatchObject(lambdaCause);
     expect(count(events, 'MapIterationFailed')).toBe(1);
     expect(count(events, 'MapStateFailed', 'SquareAll')).toBe(1);
     expect(count(events, 'MapStateSucceeded')).toBe(0);
@@ -201,31 +223,41 @@ describe('runStateMachine', () => {
       status: 'FAILED',
       error: { name: 'BadInputError', message: 'report: no total' },
     });
-    expect(result.events.at(-1)).toMatchObject({ type: 'ExecutionFailed', cause: 'report: no total' });
+    const failed = result.events.at(-1)!;
+    expect(failed).toMatchObject({ type: 'ExecutionFailed', error: 'BadInputError' });
+    expect(JSON.parse(failed.cause!)).toMatchObject({ errorMessage: 'report: no total' });
   });
 
-  it('stops a Map at its first failed iteration: no further item starts, running ones finish first', async () => {
+  it('stops a Map at its first failed iteration as Step Functions does: no further item starts, the Catch runs at once', async () => {
     const started: number[] = [];
     const finished: number[] = [];
+    let release!: () => void;
+    const stillRunning = new Promise<void>((resolve) => (release = resolve));
     const { handlers } = toyHandlers({
       Square: async (input: any) => {
         started.push(input.value);
         if (input.value === 2) throw new BadInputError('item 2');
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await stillRunning; // a sibling Lambda busy when item 2 fails
         finished.push(input.value);
         return 1;
       },
     });
     const result = await run(handlers);
     expect(result.error?.name).toBe('BadInputError');
+    // The execution went through Catch → RecordFailure → Fail and ended while item 1 still ran.
+    expect(finished).toEqual([]);
+    expect(result.events.map((e) => e.stateName)).toContain('RecordFailure');
     expect(started).toEqual([1, 2]);
-    expect(finished).toEqual([1]); // returned only once the handler still running had finished
     expect(count(result.events, 'MapIterationStarted')).toBe(2);
     expect(result.events.find((e) => e.type === 'MapIterationAborted')).toMatchObject({
       mapIterationIndex: 0,
     });
     expect(result.events.at(-1)?.type).toBe('ExecutionFailed');
-  });
+    release();
+    await result.handlersSettled;
+    expect(finished).toEqual([1]); // it ran to its end, as a Lambda does, its result discarded
+    expect(result.events.at(-1)?.type).toBe('ExecutionFailed');
+  }, 20_000); // a runner that waits for the blocked sibling never returns: the test times out
 
   it('retries a named transient error, without waiting when asked', async () => {
     let calls = 0;
@@ -238,9 +270,13 @@ describe('runStateMachine', () => {
     const result = await run(handlers);
     expect(result.status).toBe('SUCCEEDED');
     const prepare = result.events.filter((e) => e.stateName === 'Prepare');
-    const failed = prepare.filter((e) => e.type === 'TaskFailed');
-    const retried = prepare.filter((e) => e.type === 'TaskRetried');
-    expect(retried.map((e) => e.retryAttempt)).toEqual([1, 2]);
+    const failed = prepare.filter((e) => e.type === 'LambdaFunctionFailed');
+    // As in AWS there is no retry event: a retry is a new LambdaFunctionScheduled after the failure.
+    const scheduled = prepare.filter((e) => e.type === 'LambdaFunctionScheduled');
+    expect(scheduled).toHaveLength(3);
+    const retried = scheduled.slice(1);
+    expect(retried.map((e) => e.previousEventId)).toEqual(failed.map((e) => e.id));
+    expect(prepare.some((e) => /Retried|Caught/.test(e.type))).toBe(false);
     // IntervalSeconds 1 and BackoffRate 2 would wait 1 s, then 2 s
     const waits = retried.map((e, i) => Date.parse(e.timestamp) - Date.parse(failed[i]!.timestamp));
     expect(Math.max(...waits)).toBeLessThan(500);
@@ -309,6 +345,7 @@ describe('ExecutionStore', () => {
   const event = (id: number, type: string): HistoryEvent => ({
     id,
     type,
+    previousEventId: id - 1,
     timestamp: '2026-01-01T00:00:00.000Z',
   });
   const create = (store: ExecutionStore, executionId: string, startDate: string, runId?: string) =>

@@ -1,6 +1,7 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
+  ExecutionAlreadyExists,
   GetExecutionHistoryCommand,
   type HistoryEvent,
   ListExecutionsCommand,
@@ -9,14 +10,9 @@ import {
 } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  executionArnFor,
-  executionNameFor,
-  getAwsExecution,
-  listAwsExecutions,
-  parseS3Uri,
-  startAwsRun,
-} from '../../cli/aws-mode.ts';
+import { parseS3Uri } from '../../cli/aws-arguments.ts';
+import { executionArnFor, startAwsRun } from '../../cli/aws-mode.ts';
+import { getAwsExecution, listAwsExecutions } from '../../local/console/aws-executions.ts';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:123456789012:stateMachine:EmbeddingMerge';
 const EXECUTION = 'arn:aws:states:eu-west-1:123456789012:execution:EmbeddingMerge:run-1-abc';
@@ -160,7 +156,7 @@ describe('startAwsRun', () => {
     expect(listed).toMatchObject({ Bucket: 'embedflow-bucket', Prefix: 'input/run-1/', Delimiter: '/' });
     const started = sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input;
     expect(started.stateMachineArn).toBe(STATE_MACHINE);
-    expect(started.name).toMatch(/^run-1-[a-z0-9]+$/);
+    expect(started.name).toBe('run-1'); // named by its run id: a second start of it is refused
     expect(JSON.parse(started.input!)).toEqual({
       runId: 'run-1',
       collections: [
@@ -178,6 +174,31 @@ describe('startAwsRun', () => {
     });
     expect(result.error).toBeUndefined();
     expect(result.events).toHaveLength(8);
+  });
+
+  it('starts nothing when the run id is already running, and reports that execution', async () => {
+    s3Mock.on(ListObjectsV2Command).resolves({ CommonPrefixes: [{ Prefix: 'input/run-1/words/' }] });
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+    sfnMock.on(DescribeExecutionCommand).resolves({
+      executionArn: EXECUTION,
+      name: 'run-1',
+      status: 'RUNNING',
+      startDate: at(0),
+      input: '{}',
+    });
+    serveHistory(() => history().slice(0, 2));
+    const result = await startAwsRun({
+      stateMachineArn: STATE_MACHINE,
+      inputUri: 's3://b/input/run-1/',
+      runId: 'run-1',
+      client: sfn,
+      s3Client: s3,
+    });
+    expect(result.start).toEqual({ outcome: 'already-running', name: 'run-1', attempt: 1 });
+    expect(sfnMock.commandCalls(StartExecutionCommand)).toHaveLength(1);
+    expect(result.status).toBe('RUNNING');
   });
 
   it('refuses an input prefix without collection folders before starting anything', async () => {
@@ -234,6 +255,7 @@ describe('getAwsExecution', () => {
     const [started, , iteration, entered, , failed, succeeded, done] = execution.events;
     expect(started).toEqual({
       id: 1,
+      previousEventId: 0,
       type: 'ExecutionStarted',
       timestamp: at(0).toISOString(),
       input: { runId: 'r' },
@@ -290,14 +312,5 @@ describe('listAwsExecutions', () => {
       stopDate: at(2).toISOString(),
     });
     expect(await listAwsExecutions(STATE_MACHINE, sfn, 2)).toHaveLength(2);
-  });
-});
-
-describe('execution names', () => {
-  it('are unique per start, valid for Step Functions and at most 80 characters', () => {
-    const name = executionNameFor('x'.repeat(128), 1_700_000_000_000);
-    expect(name.length).toBeLessThanOrEqual(80);
-    expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
-    expect(executionNameFor('run.1', 1)).toBe('run-1-1');
   });
 });

@@ -18,10 +18,13 @@ describe('loadConfig', () => {
       heartbeatIntervalSeconds: 15,
       maxCasRetries: 3,
       snapshotRetention: 5,
+      snapshotRetentionMinutes: 60,
       lockStrategy: 'two-phase',
-      finalRebaseLocked: true,
+      publishWaitSeconds: 600,
+      buildBudgetSeconds: 120,
+      runIdRetentionDays: 14,
+      messageIdRetentionDays: 4,
     });
-    expect(loadConfig({ FINAL_REBASE_LOCKED: 'False' }).finalRebaseLocked).toBe(false);
   });
 
   it.each([
@@ -39,7 +42,6 @@ describe('loadConfig', () => {
       { LOCK_STRATEGY: 'three-phase' },
       'LOCK_STRATEGY must be "two-phase" or "single-phase", got "three-phase"',
     ],
-    [{ FINAL_REBASE_LOCKED: 'yes' }, 'FINAL_REBASE_LOCKED must be "true" or "false", got "yes"'],
     [
       { GROUP_SIZE: '' },
       'GROUP_SIZE is set but empty: unset it for the default (20) or set it to an integer >= 2',
@@ -48,8 +50,9 @@ describe('loadConfig', () => {
       { LOCK_STRATEGY: '  ' },
       'LOCK_STRATEGY is set but empty: unset it for the default (two-phase) or set it to "two-phase" or "single-phase"',
     ],
-    [{ FINAL_REBASE_LOCKED: '\t' }, 'FINAL_REBASE_LOCKED is set but empty'],
+    [{ PUBLISH_WAIT_SECONDS: '\t' }, 'PUBLISH_WAIT_SECONDS is set but empty'],
     [{ CHUNK_SIZE_RECEIPTS: ' ' }, 'CHUNK_SIZE_RECEIPTS is set but empty'],
+    [{ RUN_ID_RETENTION_DAYS: '0' }, 'RUN_ID_RETENTION_DAYS must be an integer between 1 and 365, got "0"'],
   ])('rejects %o naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foldAndSort } from '../../lambdas/core/records/changes.ts';
-import { parseDeltaLine, type RecordOp } from '../../lambdas/core/records/records.ts';
+import type { RecordOp } from '../../lambdas/core/records/records.ts';
 import {
   commonDimension,
   mergeSortedStreams,
@@ -94,38 +94,5 @@ describe('segments', () => {
         { key: 's/3', dimension: 5 },
       ]),
     ).toThrow('segment s/3 has dimension 5, but s/1 has dimension 4');
-  });
-});
-
-describe('delta lines', () => {
-  const at = { file: 'words/0001.jsonl', line: 7 };
-  it.each([
-    ['{"id": "a", "embedding": [1, 2', 'words/0001.jsonl line 7: malformed JSON'],
-    ['{"embedding": [1, 2]}', 'words/0001.jsonl line 7: missing "id"'],
-    ['{"id": "a", "embedding": [1, "x"]}', 'embedding[1] must be a finite number, got "x"'],
-    ['{"id": "a", "embedding": [1, null]}', 'embedding[1] must be a finite number, got null'],
-    ['{"id": "a", "embedding": [1, 1e999]}', 'embedding[1] must be a finite number'],
-    [
-      '{"id": "a", "embedding": [1, 2, 3]}',
-      'record "a" has dimension 3, but the collection\'s dimension is 2',
-    ],
-    ['{"id": "a"}', 'record "a" has no "embedding"'],
-    ['{"id": "a", "embedding": [1, 2], "metadata": {"k": [1]}}', 'metadata.k'],
-    ['[1, 2]', 'expected a JSON object'],
-  ])('rejects %s', (line, message) => {
-    expect(() => parseDeltaLine(line, at, 2)).toThrow(message);
-  });
-
-  it('accepts records and tombstones', () => {
-    expect(parseDeltaLine('{"id": "a", "delete": true}', at)).toEqual({ op: 'delete', id: 'a' });
-    expect(
-      parseDeltaLine('{"id": "a", "embedding": [0.5, 1], "document": "d", "metadata": {"k": true}}', at, 2),
-    ).toEqual({
-      op: 'upsert',
-      id: 'a',
-      embedding: Float32Array.from([0.5, 1]),
-      document: 'd',
-      metadata: { k: true },
-    });
   });
 });

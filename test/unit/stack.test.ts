@@ -5,11 +5,12 @@ import { App, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { placeholdersIn, readAsl, tasksByPlaceholder, withDistributedChunkMap } from '../../lib/asl.ts';
+import { readAsl, tasksByPlaceholder, withDistributedChunkMap } from '../../lib/asl.ts';
 import { CHROMA_PACKAGES } from '../../lib/chroma-runtime.ts';
 import { DEFINITION_PATH, EmbedflowStack, type EmbedflowStackProps } from '../../lib/embedflow-stack.ts';
 import { FUNCTION_SPECS } from '../../lib/function-specs.ts';
 import { SETTING_DEFAULTS } from '../../lib/settings.ts';
+import { placeholdersIn } from '../../statemachines/definition.ts';
 
 const CDK_CONTEXT = JSON.parse(readFileSync(join(import.meta.dirname, '../../cdk.json'), 'utf8')).context;
 const ASL = readAsl(DEFINITION_PATH);
@@ -23,11 +24,12 @@ const DEFAULT_RESOURCE_COUNTS = {
   'AWS::CloudWatch::Alarm': 5,
   'AWS::DynamoDB::Table': 1,
   'AWS::Events::Rule': 1,
-  'AWS::IAM::Policy': 11,
-  'AWS::IAM::Role': 11,
+  'AWS::IAM::Policy': 12,
+  'AWS::IAM::Role': 12,
   'AWS::Lambda::EventSourceMapping': 1,
-  'AWS::Lambda::Function': 9,
-  'AWS::Logs::LogGroup': 10,
+  'AWS::Lambda::Function': 11,
+  'AWS::Lambda::Permission': 1,
+  'AWS::Logs::LogGroup': 12,
   'AWS::S3::Bucket': 2,
   'AWS::S3::BucketPolicy': 2,
   'AWS::SQS::Queue': 3,
@@ -108,7 +110,7 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
 
   it('gives every function the names, Powertools settings and every tunable with its default', () => {
     for (const [, fn] of resources(template, 'AWS::Lambda::Function')) {
-      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['x86_64'] });
+      expect(fn.Properties).toMatchObject({ Runtime: 'nodejs24.x', Architectures: ['x86_64'] });
       expect(fn.Properties.Environment.Variables).toMatchObject({
         ...SETTING_DEFAULTS,
         SNAPSHOT_CACHE_DIR: '/tmp/embedflow-cache',
@@ -137,7 +139,11 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
       for (const { state } of 'placeholder' in spec ? tasks.get(spec.placeholder)! : []) {
         expect(fn.Timeout, spec.id).toBeLessThanOrEqual(state.TimeoutSeconds as number);
       }
-      if ('runsChroma' in spec) expect([fn.MemorySize, fn.EphemeralStorage.Size]).toEqual([3008, 10240]);
+      if ('runsChroma' in spec) {
+        // A Chroma server (~100-200 MB) runs beside the handler, on files under /tmp.
+        expect(fn.MemorySize, spec.id).toBeGreaterThanOrEqual(1024);
+        expect(fn.EphemeralStorage.Size, spec.id).toBe(spec.ephemeralStorageMb);
+      }
     }
   });
 
@@ -158,13 +164,26 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
     expect(actions('ProcessChunk').filter((a) => /Delete/.test(a))).toEqual([]);
     expect(actions('ProcessChunk')).toContain('dynamodb:GetItem');
     expect(actions('ReadRunManifest').filter((a) => a.startsWith('s3:'))).toEqual(['s3:GetObject']);
-    const publisherTable = [
+    // Least privilege, checked on the template: each function gets the table actions its code
+    // calls (GetItem and conditional PutItem; BatchGetItem and BatchWriteItem for the applied-run
+    // and message records), no UpdateItem, DeleteItem or Scan.
+    const tableActions = (id: string) =>
+      actions(id)
+        .filter((a) => a.startsWith('dynamodb:'))
+        .sort();
+    const publisher = [
+      'dynamodb:BatchGetItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:GetItem',
       'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:Scan',
     ];
-    expect(actions('FinalMerge')).toEqual(expect.arrayContaining(publisherTable));
+    expect(tableActions('FinalMerge')).toEqual(publisher);
+    expect(tableActions('CompactionStream')).toEqual(publisher);
+    for (const spec of FUNCTION_SPECS) {
+      expect(tableActions(spec.id), spec.id).not.toContain('dynamodb:UpdateItem');
+      expect(tableActions(spec.id), spec.id).not.toContain('dynamodb:DeleteItem');
+      expect(tableActions(spec.id), spec.id).not.toContain('dynamodb:Scan');
+    }
     for (const spec of FUNCTION_SPECS) {
       for (const statement of actionsOf(template, spec.id)) {
         const granted = actionList([statement]);
@@ -236,7 +255,8 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
     });
   });
 
-  it('starts an execution with a manifest reference when input/*/run.json is created', () => {
+  it('starts runs through StartRun, which names executions by run id: no rule targets the state machine', () => {
+    const [starterId, starter] = functionOf(template, 'StartRun');
     const template_ = '{"manifest":{"bucket":<detail-bucket-name>,"key":<detail-object-key>}}';
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: {
@@ -244,8 +264,29 @@ describe('EmbedflowStack template (synthesised without bundling)', () => {
         'detail-type': ['Object Created'],
         detail: { object: { key: [{ wildcard: 'input/*/run.json' }] } },
       },
-      Targets: [Match.objectLike({ InputTransformer: Match.objectLike({ InputTemplate: template_ }) })],
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [starterId, 'Arn'] },
+          InputTransformer: Match.objectLike({ InputTemplate: template_ }),
+          RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 },
+          DeadLetterConfig: Match.anyValue(),
+        }),
+      ],
     });
+    const [machineId] = resources(template, 'AWS::StepFunctions::StateMachine')[0]!;
+    for (const [, rule] of resources(template, 'AWS::Events::Rule')) {
+      for (const target of rule.Properties.Targets)
+        expect(JSON.stringify(target.Arn)).not.toContain(machineId);
+    }
+    expect(starter.Properties.Environment.Variables.STATE_MACHINE_ARN).toEqual({ Ref: machineId });
+    const states = actionsOf(template, 'StartRun').filter((s) =>
+      actionList([s]).some((a) => a.startsWith('states:')),
+    );
+    expect(states.flatMap((s) => actionList([s])).sort()).toEqual([
+      'states:DescribeExecution',
+      'states:StartExecution',
+    ]);
+    for (const statement of states) expect(resourceText(statement)).toContain(machineId);
   });
 });
 

@@ -108,7 +108,13 @@ async function waitForOwnServer(child: ChildProcess, path: string, output: () =>
     child.exitCode !== null || child.signalCode !== null
       ? `exited (${child.exitCode ?? child.signalCode})`
       : `did not answer within ${timeoutMs} ms`;
-  throw new ChromaStartError(`Chroma server for ${path} ${how}: ${output().slice(-500)}`);
+  throw new ChromaStartError(`Chroma server for ${path} ${how}: ${startFailureReason(output())}`);
+}
+
+/** The server's panic message when it has one (the backtrace after it says nothing to a user). */
+export function startFailureReason(output: string): string {
+  const panic = /panicked at [^\n]*\n([^\n]+)/.exec(output);
+  return panic ? panic[1]!.trim() : output.slice(-500);
 }
 
 // Runs in a worker thread of the server process (its main thread is inside the native server and
@@ -168,7 +174,8 @@ export async function startChroma(path: string, timeoutMs = 30_000): Promise<Chr
   child.stdin?.on('error', () => {});
   let output = '';
   const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-4000);
+    // The start banner and a panic message come first: keep the head, not only the tail.
+    if (output.length < 64_000) output += chunk.toString();
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 
@@ -22,7 +21,9 @@ export type MetricName =
   | 'SegmentsMerged'
   | 'CasConflicts'
   | 'LockCollisions'
-  | 'RecordsPublished';
+  | 'RecordsPublished'
+  | 'HeartbeatFailures'
+  | 'MessagesRejected';
 
 const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = {
   LockAcquireMs: MetricUnit.Milliseconds,
@@ -33,6 +34,8 @@ const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = 
   CasConflicts: MetricUnit.Count,
   LockCollisions: MetricUnit.Count,
   RecordsPublished: MetricUnit.Count,
+  HeartbeatFailures: MetricUnit.Count,
+  MessagesRejected: MetricUnit.Count,
 };
 
 export function recordMetrics(values: Partial<Record<MetricName, number>>): void {
@@ -42,5 +45,10 @@ export function recordMetrics(values: Partial<Record<MetricName, number>>): void
   metrics.publishStoredMetrics();
 }
 
-/** In-process progress (the local CLI listens; in Lambda nobody does): publish phases per collection. */
-export const progress = new EventEmitter<{ 'publish-phase': [{ collection: string; phase: string }] }>();
+/**
+ * What a handler reports for a person watching a run: the local CLI implements it to draw its
+ * progress; in Lambda nobody watches and the logs carry the same phases.
+ */
+export interface ProgressReporter {
+  publishPhase(collection: string, phase: string): void;
+}

@@ -1,5 +1,7 @@
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { isConditionalCheckFailed } from '../errors.ts';
+import { randomUUID } from 'node:crypto';
+import { putVerified, readConsistently } from './conditional-write.ts';
+import { type Clock, type Condition, type Item, type ItemStore, systemClock, when } from './ports.ts';
+import { type RetiredRange, retire } from './retention.ts';
 
 /** One published snapshot version as the pointer remembers it. */
 export interface SnapshotVersion {
@@ -7,145 +9,147 @@ export interface SnapshotVersion {
   key: string;
   recordCount: number;
   dimension: number | null;
-  runId: string;
+  /** The run (or rollback) it published, when it folded exactly one; null otherwise. */
+  runId: string | null;
+  /** The last log entry it contains. */
+  seq: number;
+  /** How many log entries this version folded. */
+  entries: number;
   createdAt: string;
 }
 
 /**
- * The single item per collection that says which snapshot is live. It carries the retained
- * versions (so retention and `snapshots list` need no listing) and recent run ids (so re-running
- * a run is a no-op), all changed in the one conditional write that is the publish.
+ * The single item per collection that says which snapshot is live and how far into the commit
+ * log it is (`publishedSeq`). `version` counts published snapshots; `revision` counts every write
+ * of the item (a fold that changed nothing only advances `publishedSeq`) and is what the swap
+ * compares, so no write is ever based on a stale read. `writeId` is unique per write: after an
+ * ambiguous write it tells whether the stored item is ours. It stays small whatever the history:
+ * applied run and message ids live in their own items (applied.ts).
  */
 export interface Pointer {
   collection: string;
   version: number;
+  revision: number;
+  writeId: string;
   snapshotKey: string | null;
   recordCount: number;
   dimension: number | null;
   updatedAt: string;
-  fence: number;
-  recentRunIds: string[];
-  /** Stream messages applied recently, so a redelivered message is applied once. */
-  recentMessageIds?: string[];
+  /** Every log entry up to this one is in the live snapshot. */
+  publishedSeq: number;
+  /** The retained versions, newest first (the last SNAPSHOT_RETENTION). */
   history: SnapshotVersion[];
+  /** Versions that left `history`, and when: they are kept SNAPSHOT_RETENTION_MINUTES more. */
+  retired: RetiredRange[];
 }
 
-export const RECENT_RUN_IDS_KEPT = 500;
-export const RECENT_MESSAGE_IDS_KEPT = 2000;
+export interface Retention {
+  versions: number;
+  minutes: number;
+}
 
 export function emptyPointer(collection: string): Pointer {
   return {
     collection,
     version: 0,
+    revision: 0,
+    writeId: '',
     snapshotKey: null,
     recordCount: 0,
     dimension: null,
     updatedAt: new Date(0).toISOString(),
-    fence: 0,
-    recentRunIds: [],
+    publishedSeq: 0,
     history: [],
+    retired: [],
   };
 }
 
 export const pointerKey = (collection: string) => `pointer#${collection}`;
+const POINTER_PREFIX = 'pointer#';
+
+export type SwapOutcome = { swapped: true } | { swapped: false; head: Pointer };
 
 export class PointerStore {
   constructor(
-    private readonly dynamo: DynamoDBDocumentClient,
-    private readonly table: string,
+    private readonly items: ItemStore,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Strongly consistent: a stale read here would only cost a rebase, but costs nothing to avoid. */
+  /** Strongly consistent: every decision of the protocol is taken on the stored state. */
   async read(collection: string): Promise<Pointer> {
-    const { Item } = await this.dynamo.send(
-      new GetCommand({ TableName: this.table, Key: { pk: pointerKey(collection) }, ConsistentRead: true }),
+    const item = await readConsistently(
+      this.items,
+      this.clock,
+      pointerKey(collection),
+      `pointer of "${collection}"`,
     );
-    if (!Item) return emptyPointer(collection);
-    const { pk: _pk, ...pointer } = Item;
-    return pointer as Pointer;
+    return toPointer(collection, item);
   }
 
   /**
-   * The fence of the protocol: writes `next` only if the stored version is still `expectedVersion`
-   * and no holder with a newer lock fence has written since. Returns false when the pointer moved.
+   * The fence of the protocol: writes `next` only if the stored pointer is still `base`
+   * (same revision). Decided by what is stored: an applied write whose response was lost is a swap.
    */
-  async swap(expectedVersion: number, next: Pointer): Promise<boolean> {
-    const condition =
-      expectedVersion === 0
-        ? { ConditionExpression: 'attribute_not_exists(pk)' }
-        : {
-            ConditionExpression: 'version = :expected AND (attribute_not_exists(fence) OR fence < :fence)',
-            ExpressionAttributeValues: { ':expected': expectedVersion, ':fence': next.fence },
-          };
-    try {
-      await this.dynamo.send(
-        new PutCommand({
-          TableName: this.table,
-          Item: { pk: pointerKey(next.collection), ...next },
-          ...condition,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionalCheckFailed(error)) return false;
-      throw error;
-    }
+  async swap(base: Pointer, next: Pointer): Promise<SwapOutcome> {
+    const outcome = await putVerified(this.items, this.clock, {
+      key: pointerKey(next.collection),
+      item: next as unknown as Item,
+      condition: baseCondition(base),
+      isOurs: (stored) => stored?.writeId === next.writeId,
+      what: `pointer of "${next.collection}" revision ${base.revision} -> ${next.revision}`,
+    });
+    if (outcome.written) return { swapped: true };
+    return { swapped: false, head: toPointer(next.collection, outcome.stored) };
   }
 
+  /** Collections that have published a snapshot (an item that only recorded message ids is not one). */
   async listCollections(): Promise<Pointer[]> {
-    const pointers: Pointer[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.dynamo.send(
-        new ScanCommand({
-          TableName: this.table,
-          FilterExpression: 'begins_with(pk, :prefix)',
-          ExpressionAttributeValues: { ':prefix': 'pointer#' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const { pk: _pk, ...item } of page.Items ?? []) pointers.push(item as Pointer);
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return pointers.sort((a, b) => a.collection.localeCompare(b.collection));
+    const found = await this.items.scan(POINTER_PREFIX);
+    return found
+      .map(({ key, item }) => toPointer(key.slice(POINTER_PREFIX.length), item))
+      .filter((pointer) => pointer.version > 0)
+      .sort((a, b) => a.collection.localeCompare(b.collection));
   }
 }
 
-export function appliedMessageIds(pointer: Pointer): ReadonlySet<string> {
-  return new Set(pointer.recentMessageIds ?? []);
+function baseCondition(base: Pointer): Condition {
+  if (base.revision === 0) return when.absent();
+  return when.equals('revision', base.revision);
 }
 
-/** The pointer that a publish of `published` on top of `base` writes. */
+function toPointer(collection: string, item: Item | undefined): Pointer {
+  if (!item) return emptyPointer(collection);
+  return { ...emptyPointer(collection), ...(item as Partial<Pointer>), collection };
+}
+
+/** The pointer that publishing `published` (the log folded up to `published.seq`) on top of `base` writes. */
 export function nextPointer(
   base: Pointer,
   published: Omit<SnapshotVersion, 'version' | 'createdAt'>,
-  fence: number,
-  retention: number,
-  appliedMessageIds: string[] = [],
+  retention: Retention,
   now = new Date(),
 ): Pointer {
   const version = base.version + 1;
   const entry: SnapshotVersion = { ...published, version, createdAt: now.toISOString() };
+  const history = [entry, ...base.history];
   return {
-    collection: base.collection,
+    ...advancedPointer(base, published.seq, now),
     version,
     snapshotKey: published.key,
     recordCount: published.recordCount,
     dimension: published.dimension ?? base.dimension,
+    history: history.slice(0, retention.versions),
+    retired: retire(base.retired, history.slice(retention.versions), now, retention.minutes),
+  };
+}
+
+/** A fold that changed nothing (deletes of ids already gone, duplicates) still moves past its entries. */
+export function advancedPointer(base: Pointer, publishedSeq: number, now = new Date()): Pointer {
+  return {
+    ...base,
+    revision: base.revision + 1,
+    writeId: randomUUID(),
     updatedAt: now.toISOString(),
-    fence,
-    // Stream publishes are identified by their message ids: they would only crowd out run ids.
-    recentRunIds:
-      appliedMessageIds.length > 0
-        ? base.recentRunIds
-        : [published.runId, ...base.recentRunIds.filter((id) => id !== published.runId)].slice(
-            0,
-            RECENT_RUN_IDS_KEPT,
-          ),
-    recentMessageIds: [...appliedMessageIds, ...(base.recentMessageIds ?? [])].slice(
-      0,
-      RECENT_MESSAGE_IDS_KEPT,
-    ),
-    history: [entry, ...base.history].slice(0, retention),
+    publishedSeq,
   };
 }

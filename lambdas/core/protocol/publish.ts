@@ -1,239 +1,296 @@
-import { type BuiltSnapshot, buildSnapshot, type Change } from '../chroma/snapshot-builder.ts';
 import type { Config } from '../config/config.ts';
-import { CasConflictError, LeaseLostError, StorageError } from '../errors.ts';
-import { parseSnapshotKey, type SnapshotStore } from '../storage/snapshot-store.ts';
-import type { HeldLock, LeaseLock } from './lock.ts';
-import { appliedMessageIds, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
+import { BadInputError, PublicationPendingError } from '../errors.ts';
+import type { EntryOutcome } from './applied.ts';
+import type { NewChange, WrittenChangeSet } from './change-sets.ts';
+import { claimDimension } from './dimension.ts';
+import type { LeaseLock } from './lock.ts';
+import type { Pointer } from './pointer.ts';
+import type { ItemStore } from './ports.ts';
+import {
+  type BuildReport,
+  buildUnderLease,
+  type PhaseDetail,
+  type PublicationDeps,
+  settle,
+} from './publication.ts';
+
+export { cleanup, type FaultPoint, type PublishPhase } from './publication.ts';
 
 /**
- * The publish protocol (DESIGN.md section 4):
- *   A  lock: read pointer v0; release
- *   B  no lock: build the new snapshot from v0 and upload it to a new immutable key
- *   C  lock: re-read; unchanged → conditional swap v0→v1; moved → release and rebase (redo B)
- *   D  no lock: delete unpublished uploads and versions past retention
- * The conditional swap is the fence; the lease only avoids wasted work.
- * Starvation guard (FINAL_REBASE_LOCKED, on by default): the last of MAX_CAS_RETRIES rebases runs
- * A-C under one lock, so a publish whose build is slower than the gap between others' commits (a
- * large batch run against a busy stream) still lands; the lock is then held for one build.
- * `single-phase` holds one lock across A-C: the old design, kept as the benchmark baseline.
+ * The publish protocol (docs/architecture.md, "The publish protocol"):
+ *   1 commit   write the change set (an immutable object), append a log entry with one conditional write
+ *   2 publish  whoever holds the build lease folds every pending entry into one new snapshot and
+ *              swaps the pointer (publication.ts); a committer waits for the pointer to pass its
+ *              entry, or takes the lease when it is free (or lapsed)
+ * A run reports `published` only once its records are in the live snapshot.
+ * `single-phase` (the old design, kept as the benchmark baseline) holds the collection lock from
+ * before the commit until its publication: every writer waits behind every build.
  */
-export type FaultPoint = 'after-upload' | 'holding-lock' | 'after-swap';
-export type PublishPhase = 'read-pointer' | 'build' | 'commit' | 'rebase' | 'cleanup';
-
-export interface PublishDeps {
-  pointers: PointerStore;
+export interface PublishDeps extends PublicationDeps {
+  items: ItemStore;
   lock: LeaseLock;
-  snapshots: SnapshotStore;
-  config: Pick<Config, 'maxCasRetries' | 'snapshotRetention' | 'lockStrategy' | 'finalRebaseLocked'>;
-  workDir: string;
-  /** Test-only crash points between phases. */
-  faults?: (point: FaultPoint) => Promise<void> | void;
-  onPhase?: (phase: PublishPhase, attempt: number) => void;
+  config: PublicationDeps['config'] & Pick<Config, 'lockStrategy' | 'publishWaitSeconds'>;
 }
 
 export interface PublishResult {
   collection: string;
-  runId: string;
-  status: 'published' | 'already-applied';
+  runId: string | null;
+  /** `no-change`: the fold that took our entry changed nothing, so no new version was needed. */
+  status: 'published' | 'already-applied' | 'no-change';
   strategy: Config['lockStrategy'];
+  seq: number;
   previousVersion: number;
   snapshotVersion: number;
   snapshotKey: string | null;
   recordCount: number;
   dimension: number | null;
+  /** Writing the change set and appending the entry. */
+  commitMs: number;
+  /** Sequence numbers lost to other writers while appending. */
+  casRetries: number;
+  /** From the append until the pointer passed the entry. */
+  waitMs: number;
+  /** The collection lock (single-phase only: a log commit waits behind no lock). */
   lockAcquireMs: number;
   lockHoldMs: number;
-  /** the longest single hold: what other writers may have waited behind. */
   maxLockHoldMs: number;
   lockCollisions: number;
-  casRetries: number;
-  /** The publish landed on its final rebase, run under the lock (the starvation guard). */
-  lockedRebase: boolean;
+  /** Folds this publisher did itself while holding the build lease, and how long it held it. */
+  builds: number;
+  buildLeaseMs: number;
   publishMs: number;
-  missingIds: string[];
+  failedMessages: { messageId: string; reason: string }[];
   deletedObjects: number;
 }
 
-class LockAccounting {
-  acquireMs = 0;
-  holdMs = 0;
-  maxHoldMs = 0;
-  collisions = 0;
-
-  constructor(private readonly lock: LeaseLock) {}
-
-  /** Runs `body` under the collection lock and adds the wait and hold times to the totals. */
-  async with<T>(collection: string, body: (held: HeldLock) => Promise<T>): Promise<T> {
-    const held = await this.lock.acquire(collection);
-    this.acquireMs += held.acquireMs;
-    this.collisions += held.collisions;
-    try {
-      return await body(held);
-    } finally {
-      const heldMs = await held.release();
-      this.holdMs += heldMs;
-      this.maxHoldMs = Math.max(this.maxHoldMs, heldMs);
-    }
-  }
-}
-
-type Commit =
-  | { outcome: 'published'; pointer: Pointer }
-  | { outcome: 'already-applied' | 'moved'; head: Pointer };
-
-export async function publish(deps: PublishDeps, collection: string, change: Change): Promise<PublishResult> {
-  const started = performance.now();
-  const locks = new LockAccounting(deps.lock);
-  const singlePhase = deps.config.lockStrategy === 'single-phase';
-  const result = (
-    status: PublishResult['status'],
-    base: Pointer,
-    pointer: Pointer,
-    extra: Partial<PublishResult>,
-  ) => ({
-    collection,
-    runId: change.runId,
-    status,
-    strategy: deps.config.lockStrategy,
-    previousVersion: status === 'published' ? base.version : pointer.version,
-    snapshotVersion: pointer.version,
-    snapshotKey: pointer.snapshotKey,
-    recordCount: pointer.recordCount,
-    dimension: pointer.dimension,
-    lockAcquireMs: round(locks.acquireMs),
-    lockHoldMs: round(locks.holdMs),
-    maxLockHoldMs: round(locks.maxHoldMs),
-    lockCollisions: locks.collisions,
-    casRetries: 0,
-    lockedRebase: false,
-    publishMs: round(performance.now() - started),
-    missingIds: [],
-    deletedObjects: 0,
-    ...extra,
-  });
-
-  for (let attempt = 0; ; attempt++) {
-    deps.onPhase?.(attempt === 0 ? 'read-pointer' : 'rebase', attempt);
-    const lockedRebase =
-      !singlePhase && deps.config.finalRebaseLocked && attempt > 0 && attempt >= deps.config.maxCasRetries;
-    const attemptOutcome =
-      singlePhase || lockedRebase
-        ? await locks.with(collection, async (held) => {
-            const base = await deps.pointers.read(collection);
-            if (isApplied(base, change))
-              return { base, commit: { outcome: 'already-applied', head: base } as Commit };
-            const built = await build(deps, base, change, attempt);
-            return { base, built, commit: await commit(deps, held, base, built, change) };
-          })
-        : await twoPhaseAttempt(deps, locks, collection, change, attempt);
-
-    const { base, built, commit: done } = attemptOutcome;
-    if (done.outcome === 'published') {
-      await deps.faults?.('after-swap');
-      deps.onPhase?.('cleanup', attempt);
-      const deletedObjects = await cleanup(deps, done.pointer);
-      return result('published', base, done.pointer, {
-        casRetries: attempt,
-        lockedRebase,
-        missingIds: built?.stats.missingIds ?? [],
-        deletedObjects,
-      });
-    }
-    if (built) await deps.snapshots.objects.deleteKeys([built.key]);
-    if (done.outcome === 'already-applied')
-      return result('already-applied', base, done.head, { casRetries: attempt });
-    if (attempt >= deps.config.maxCasRetries) {
-      throw new CasConflictError(
-        `pointer of "${collection}" moved on every attempt (${attempt + 1} attempts, now at version ${done.head.version}); retry the publish`,
-      );
-    }
-  }
-}
-
-async function twoPhaseAttempt(
+export async function publish(
   deps: PublishDeps,
-  locks: LockAccounting,
   collection: string,
-  change: Change,
-  attempt: number,
-): Promise<{ base: Pointer; built?: BuiltSnapshot; commit: Commit }> {
-  const base = await locks.with(collection, () => deps.pointers.read(collection));
-  if (isApplied(base, change)) return { base, commit: { outcome: 'already-applied', head: base } };
-  let built: BuiltSnapshot;
-  try {
-    built = await build(deps, base, change, attempt);
-  } catch (error) {
-    // The base snapshot may have been retired by newer publishes while we read it: that is a move.
-    if (!(error instanceof StorageError)) throw error;
-    const head = await deps.pointers.read(collection);
-    if (head.version === base.version) throw error;
-    return { base, commit: { outcome: 'moved', head } };
+  change: NewChange,
+): Promise<PublishResult> {
+  const started = performance.now();
+  const tracker = new Tracker();
+  if (deps.config.lockStrategy === 'single-phase') {
+    const held = await deps.lock.acquire(collection);
+    tracker.lock(held.acquireMs, held.collisions);
+    let committed: Committed;
+    try {
+      committed = await commit(deps, collection, change, tracker);
+      if (committed.pending) tracker.builds.push(await buildUnderLease(deps, held, collection));
+    } finally {
+      tracker.hold(await held.release());
+    }
+    // A lock lost during the build (a holder with a lagging clock) leaves the entry to the build lease.
+    const done = committed.pending
+      ? await awaitPublication(deps, collection, committed.seq, tracker)
+      : committed;
+    return result(deps, collection, change, done, tracker, started);
   }
-  await deps.faults?.('after-upload');
-  const done = await locks.with(collection, (held) => commit(deps, held, base, built, change));
-  return { base, built, commit: done };
+  const committed = await commit(deps, collection, change, tracker);
+  if (!committed.pending) return result(deps, collection, change, committed, tracker, started);
+  const waited = await awaitPublication(deps, collection, committed.seq, tracker);
+  tracker.builds.push(...(await settle(deps, collection)));
+  return result(deps, collection, change, waited, tracker, started);
 }
 
-function build(deps: PublishDeps, base: Pointer, change: Change, attempt: number): Promise<BuiltSnapshot> {
-  deps.onPhase?.('build', attempt);
-  return buildSnapshot(deps.snapshots, base, change, deps.workDir);
+/** Commits a stream batch without waiting for its publication (it is durable in the log); folds it if nobody else is. */
+export async function commitAndSettle(
+  deps: PublishDeps,
+  collection: string,
+  change: NewChange,
+): Promise<{ seq: number; commitMs: number; casRetries: number; builds: BuildReport[] }> {
+  const tracker = new Tracker();
+  const committed = await commit(deps, collection, change, tracker);
+  const builds = committed.pending ? await settle(deps, collection) : [];
+  return { seq: committed.seq, commitMs: round(tracker.commitMs), casRetries: tracker.conflicts, builds };
 }
 
-/** Phase C, under the lock: only a re-read and one conditional write. */
+export { awaitPublication };
+
+interface Committed {
+  seq: number;
+  /** false: the change had already been applied by an earlier entry (`head` shows where). */
+  pending: boolean;
+  head?: Pointer;
+  outcome?: EntryOutcome;
+}
+
 async function commit(
   deps: PublishDeps,
-  held: HeldLock,
-  base: Pointer,
-  built: BuiltSnapshot,
-  change: Change,
-): Promise<Commit> {
-  deps.onPhase?.('commit', 0);
-  try {
-    held.assertHeld();
-  } catch (error) {
-    if (error instanceof LeaseLostError)
-      return { outcome: 'moved', head: await deps.pointers.read(base.collection) };
-    throw error;
+  collection: string,
+  change: NewChange,
+  tracker: Tracker,
+): Promise<Committed> {
+  const started = deps.clock.now();
+  deps.onPhase?.('commit');
+  const head = await deps.pointers.read(collection);
+  if (change.kind !== 'messages') {
+    // A run that comes back (a retry, a redrive days later) finds where it was applied or committed.
+    const earlier = await deps.applied.lookup(collection, [change.runId], []);
+    const appliedAt = earlier.runs.get(change.runId);
+    if (appliedAt !== undefined && head.publishedSeq >= appliedAt) {
+      return {
+        seq: appliedAt,
+        pending: false,
+        head,
+        outcome: { seq: appliedAt, status: 'duplicate', duplicateOf: appliedAt },
+      };
+    }
+    const pending = await deps.log.pending(collection, head.publishedSeq);
+    const mine = appliedAt ?? pending.find((entry) => entry.runId === change.runId)?.seq;
+    if (mine !== undefined) return { seq: mine, pending: true };
   }
-  const head = await deps.pointers.read(base.collection);
-  if (isApplied(head, change)) return { outcome: 'already-applied', head };
-  if (head.version !== base.version) return { outcome: 'moved', head };
-  // Between the re-read and the write: where a paused holder whose lease expired would sit.
-  await deps.faults?.('holding-lock');
-  const pointer = nextPointer(
-    base,
-    { key: built.key, recordCount: built.recordCount, dimension: built.dimension, runId: change.runId },
-    held.fence,
-    deps.config.snapshotRetention,
-    built.stats.appliedMessageIds,
+  const written = await writeChangeSet(deps, collection, change, head.dimension);
+  await deps.faults?.('after-changeset');
+  const { entry, conflicts } = await deps.log.append(
+    collection,
+    {
+      changeSet: written,
+      label: change.label,
+      ...(change.kind !== 'messages' && { runId: change.runId }),
+      ...(change.kind === 'messages' && { messageIds: change.messages.map((message) => message.messageId) }),
+    },
+    head.publishedSeq,
   );
-  if (await deps.pointers.swap(base.version, pointer)) return { outcome: 'published', pointer };
-  return { outcome: 'moved', head: await deps.pointers.read(base.collection) };
+  await deps.faults?.('after-append');
+  tracker.commitMs = deps.clock.now() - started;
+  tracker.conflicts = conflicts;
+  return { seq: entry.seq, pending: true };
 }
 
-/** A run already in the pointer, or a stream change whose every message is applied already. */
-function isApplied(pointer: Pointer, change: Change): boolean {
-  if (pointer.recentRunIds.includes(change.runId)) return true;
-  if (!change.messageIds || change.messageIds.length === 0) return false;
-  const applied = appliedMessageIds(pointer);
-  return change.messageIds.every((id) => applied.has(id));
+async function writeChangeSet(
+  deps: PublishDeps,
+  collection: string,
+  change: NewChange,
+  known: number | null,
+): Promise<WrittenChangeSet> {
+  if (change.kind === 'messages') {
+    const written = await deps.changeSets.writeMessages(collection, change.label, change.messages);
+    await claimDimension(
+      deps.items,
+      deps.clock,
+      collection,
+      written.dimension,
+      `stream batch ${change.label}`,
+      known,
+    );
+    return written;
+  }
+  if (change.kind === 'segments') {
+    const dimension = await change.dimension();
+    await claimDimension(deps.items, deps.clock, collection, dimension, `run "${change.runId}"`, known);
+    return deps.changeSets.copySegments(collection, change.label, change.segments, dimension);
+  }
+  const opened = await change.open();
+  await claimDimension(deps.items, deps.clock, collection, opened.dimension, `run "${change.runId}"`, known);
+  return deps.changeSets.writeOps(collection, change.label, opened.ops, opened.dimension);
 }
 
 /**
- * Phase D: every snapshot key at or below the current version that the pointer does not retain
- * is garbage (a crashed or losing publisher's upload, or a version past retention): no future
- * pointer can name it, since versions only grow.
+ * Waits until the pointer passes entry `seq`, folding the log itself whenever the build lease is
+ * free (or its holder's lease lapsed). Gives up with a retryable PublicationPendingError after
+ * PUBLISH_WAIT_SECONDS: the entry stays committed, and the retry waits for it again.
  */
-export async function cleanup(deps: Pick<PublishDeps, 'snapshots'>, pointer: Pointer): Promise<number> {
-  const retained = new Set(pointer.history.map((entry) => entry.key));
-  const keys = await deps.snapshots.listKeys(pointer.collection);
-  const garbage = keys.filter((key) => {
-    const parsed = parseSnapshotKey(key);
-    return parsed !== null && parsed.version <= pointer.version && !retained.has(key);
-  });
-  await deps.snapshots.objects.deleteKeys(garbage);
-  await deps.snapshots.pruneCache(pointer.collection, [...retained]);
-  return garbage.length;
+async function awaitPublication(deps: PublishDeps, collection: string, seq: number, tracker = new Tracker()) {
+  const started = deps.clock.now();
+  const deadline = started + deps.config.publishWaitSeconds * 1000;
+  let pause = 20;
+  deps.onPhase?.('wait');
+  for (;;) {
+    const head = await deps.pointers.read(collection);
+    if (head.publishedSeq >= seq) {
+      tracker.waitMs = deps.clock.now() - started;
+      return {
+        seq,
+        pending: false,
+        head,
+        outcome: await deps.applied.outcome(collection, seq),
+      } satisfies Committed;
+    }
+    const held = await deps.buildLease.tryHold(collection);
+    if (held) {
+      try {
+        tracker.builds.push(await buildUnderLease(deps, held, collection));
+      } finally {
+        await held.release();
+      }
+      pause = 20;
+      continue;
+    }
+    if (deps.clock.now() >= deadline) {
+      throw new PublicationPendingError(
+        `"${collection}": entry ${seq} is committed but not yet published after ${deps.config.publishWaitSeconds}s (published up to ${head.publishedSeq}); retry to keep waiting`,
+      );
+    }
+    await deps.clock.sleep(pause * (0.5 + Math.random() / 2));
+    pause = Math.min(pause * 2, 500);
+  }
+}
+
+class Tracker {
+  commitMs = 0;
+  conflicts = 0;
+  waitMs = 0;
+  acquireMs = 0;
+  holdMs = 0;
+  collisions = 0;
+  builds: BuildReport[] = [];
+  lock(acquireMs: number, collisions: number) {
+    this.acquireMs += acquireMs;
+    this.collisions += collisions;
+  }
+  hold(ms: number) {
+    this.holdMs += ms;
+  }
+}
+
+function result(
+  deps: PublishDeps,
+  collection: string,
+  change: NewChange,
+  committed: Committed,
+  tracker: Tracker,
+  started: number,
+): PublishResult {
+  const head = committed.head!;
+  const outcome = committed.outcome ?? { seq: committed.seq, status: 'applied' as const };
+  if (outcome.status === 'rejected') throw new BadInputError(`"${collection}": ${outcome.reason}`);
+  const version = versionWith(head, committed.seq);
+  const status: PublishResult['status'] =
+    outcome.status === 'duplicate' ? 'already-applied' : version ? 'published' : 'no-change';
+  const snapshotVersion = version?.version ?? head.version;
+  return {
+    collection,
+    runId: change.kind === 'messages' ? null : change.runId,
+    status,
+    strategy: deps.config.lockStrategy,
+    seq: committed.seq,
+    previousVersion: status === 'published' ? snapshotVersion - 1 : snapshotVersion,
+    snapshotVersion,
+    snapshotKey: version?.key ?? head.snapshotKey,
+    recordCount: version?.recordCount ?? head.recordCount,
+    dimension: head.dimension,
+    commitMs: round(tracker.commitMs),
+    casRetries: tracker.conflicts,
+    waitMs: round(tracker.waitMs),
+    lockAcquireMs: round(tracker.acquireMs),
+    lockHoldMs: round(tracker.holdMs),
+    maxLockHoldMs: round(tracker.holdMs),
+    lockCollisions: tracker.collisions,
+    builds: tracker.builds.reduce((sum, build) => sum + build.folds, 0),
+    buildLeaseMs: round(tracker.builds.reduce((sum, build) => sum + build.leaseMs, 0)),
+    publishMs: round(performance.now() - started),
+    failedMessages: outcome.failedMessages ?? [],
+    deletedObjects: tracker.builds.reduce((sum, build) => sum + build.deletedObjects, 0),
+  };
+}
+
+/** The first retained version that contains entry `seq`: the one that published it (none: a fold that changed nothing). */
+export function versionWith(head: Pointer, seq: number): Pointer['history'][number] | undefined {
+  if (head.publishedSeq < seq) return undefined;
+  return [...head.history].reverse().find((entry) => entry.seq >= seq);
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+export type { PhaseDetail };

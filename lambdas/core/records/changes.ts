@@ -1,26 +1,32 @@
-import { type ApplyStats, applyOps } from '../chroma/chroma-apply.ts';
-import type { Change } from '../chroma/snapshot-builder.ts';
+import type { NewChange } from '../protocol/change-sets.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { foldOps, type RecordOp } from './records.ts';
-import { commonDimension, mergeSortedStreams, openSegment } from './segments.ts';
+import { commonDimension, openSegment } from './segments.ts';
 
 /**
- * A change made of stored segments, applied in order (later segments win). One segment is
- * streamed straight into Chroma: the single-chunk short circuit needs no merge at all.
+ * A run's change made of its stored segments: committed by copying them (the change set is the
+ * segments themselves, merged in order, later segments winning, when the change applies).
  */
-export function segmentsChange(objects: ObjectStore, runId: string, segmentKeys: string[]): Change {
+export function segmentsChange(
+  objects: ObjectStore,
+  runId: string,
+  segments: { key: string; records: number }[],
+): NewChange {
   return {
+    kind: 'segments',
     runId,
-    async apply(collection, dimension): Promise<ApplyStats> {
-      const opened = await Promise.all(
-        segmentKeys.map(async (key) => openSegment(await objects.getStream(key))),
+    label: runId,
+    segments,
+    async dimension() {
+      const headers = await Promise.all(
+        segments.map(async (segment) => {
+          const body = await objects.getStream(segment.key);
+          const opened = await openSegment(body);
+          (body as { destroy?: () => void }).destroy?.();
+          return { key: segment.key, dimension: opened.dimension };
+        }),
       );
-      commonDimension(
-        opened.map((segment, index) => ({ key: segmentKeys[index]!, dimension: segment.dimension })),
-      );
-      const rows =
-        opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
-      return applyOps(collection, rows, dimension);
+      return commonDimension(headers);
     },
   };
 }
@@ -32,18 +38,14 @@ export function foldAndSort(ops: Iterable<RecordOp>): RecordOp[] {
   return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-/** A change held in memory: stream compaction batches, rollbacks and tests. */
-export function opsChange(runId: string, ops: Iterable<RecordOp>): Change {
+/** A change held in memory: rollbacks and tests. */
+export function opsChange(runId: string, ops: Iterable<RecordOp>): NewChange {
   const sorted = foldAndSort(ops);
+  const upsert = sorted.find((op) => op.op === 'upsert');
   return {
+    kind: 'ops',
     runId,
-    apply: (collection, dimension) =>
-      applyOps(
-        collection,
-        (async function* () {
-          yield* sorted;
-        })(),
-        dimension,
-      ),
+    label: runId,
+    open: async () => ({ dimension: upsert?.op === 'upsert' ? upsert.embedding.length : null, ops: sorted }),
   };
 }

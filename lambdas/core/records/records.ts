@@ -1,8 +1,15 @@
-import { z } from 'zod';
 import { BadInputError } from '../errors.ts';
+import {
+  checkEmbedding,
+  checkMetadata,
+  describeValue,
+  hasLoneSurrogate,
+  type Metadata,
+  type MetadataScalar,
+} from './record-values.ts';
 
-export type MetadataValue = string | number | boolean;
-export type Metadata = Record<string, MetadataValue>;
+export type { Metadata };
+export type MetadataValue = MetadataScalar;
 
 /**
  * One change to one id. `upsert` replaces the record, `delete` removes it, `update` changes
@@ -13,39 +20,30 @@ export type RecordOp =
   | { op: 'delete'; id: string }
   | { op: 'update'; id: string; document?: string; metadata?: Metadata };
 
-const metadataSchema = z.record(z.string(), z.union([z.string(), z.number().finite(), z.boolean()]));
-
-const upsertLine = z.strictObject({
-  id: z.string().min(1, 'id must be a non-empty string'),
-  embedding: z.array(z.unknown()).min(1, 'embedding must not be empty'),
-  document: z.string().optional(),
-  metadata: metadataSchema.optional(),
-});
-
-const tombstoneLine = z.strictObject({ id: z.string().min(1), delete: z.literal(true) });
-
-/** Where a line came from, so every error can name the file and line. */
+/** Where a record came from, so every error can name it: a file's line, or a record of a Chroma delta. */
 export interface LineSource {
   file: string;
   line: number;
+  /** `line` of a JSONL file (the default) or `record` (1-based position) of a Chroma directory. */
+  unit?: 'line' | 'record';
+}
+
+export function describeSource(source: LineSource): string {
+  return `${source.file} ${source.unit ?? 'line'} ${source.line}`;
 }
 
 function fail(source: LineSource, message: string): never {
-  throw new BadInputError(`${source.file} line ${source.line}: ${message}`);
+  throw new BadInputError(`${describeSource(source)}: ${message}`);
 }
 
-/** Float32 has no NaN-free guarantee of its own: reject anything that is not a finite number first. */
+/** An embedding as float32, refusing anything that would not be stored exactly as given. */
 export function toEmbedding(values: unknown[], source: LineSource): Float32Array {
-  const embedding = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const value = values[i];
-    if (typeof value !== 'number' || !Number.isFinite(value)) {
-      fail(source, `embedding[${i}] must be a finite number, got ${JSON.stringify(value) ?? String(value)}`);
-    }
-    embedding[i] = value;
-  }
+  const embedding = checkEmbedding(values);
+  if (typeof embedding === 'string') fail(source, embedding);
   return embedding;
 }
+
+const RECORD_FIELDS = ['id', 'embedding', 'document', 'metadata'];
 
 /** Parses one JSONL line of a delta file into a record or a tombstone. */
 export function parseDeltaLine(text: string, source: LineSource, expectedDimension?: number): RecordOp {
@@ -55,40 +53,84 @@ export function parseDeltaLine(text: string, source: LineSource, expectedDimensi
   } catch (error) {
     fail(source, `malformed JSON (${(error as Error).message})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json))
-    fail(source, 'expected a JSON object');
+  return parseRecordObject(json, source, expectedDimension);
+}
+
+/**
+ * Validates one record or tombstone, whatever it was read from. `null` for `document` or
+ * `metadata` means "none" (exports often write it); a `null` metadata value drops that key.
+ */
+export function parseRecordObject(json: unknown, source: LineSource, expectedDimension?: number): RecordOp {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    fail(source, `expected a JSON object, got ${describeValue(json)}`);
+  }
   const candidate = json as Record<string, unknown>;
   if (!('id' in candidate)) fail(source, 'missing "id"');
-  if (typeof candidate.id !== 'string' || candidate.id.length === 0)
-    fail(source, '"id" must be a non-empty string');
+  const id = candidate.id;
+  if (typeof id !== 'string' || id.length === 0) {
+    fail(source, `"id" must be a non-empty string, got ${describeValue(id)}`);
+  }
+  if (hasLoneSurrogate(id))
+    fail(source, `"id" ${JSON.stringify(id)} is not valid Unicode (a lone surrogate)`);
 
   if ('delete' in candidate) {
-    const tombstone = tombstoneLine.safeParse(candidate);
-    if (!tombstone.success) fail(source, `bad tombstone: ${zodMessage(tombstone.error)}`);
-    return { op: 'delete', id: tombstone.data.id };
+    if (candidate.delete !== true) fail(source, `tombstone "${id}": "delete" must be true`);
+    const extra = Object.keys(candidate).filter((key) => key !== 'id' && key !== 'delete');
+    if (extra.length > 0) {
+      fail(
+        source,
+        `tombstone "${id}" has other fields (${extra.join(', ')}): a tombstone is {"id", "delete": true}`,
+      );
+    }
+    return { op: 'delete', id };
   }
-  if (!('embedding' in candidate)) fail(source, `record "${candidate.id}" has no "embedding"`);
-  if (Array.isArray(candidate.embedding)) toEmbedding(candidate.embedding, source);
-  const record = upsertLine.safeParse(candidate);
-  if (!record.success) fail(source, `record "${candidate.id}": ${zodMessage(record.error)}`);
-  const embedding = toEmbedding(record.data.embedding, source);
+  const unknown = Object.keys(candidate).filter((key) => !RECORD_FIELDS.includes(key));
+  if (unknown.length > 0) {
+    fail(
+      source,
+      `record "${id}" has unknown field ${unknown.map((key) => JSON.stringify(key)).join(', ')} (a record has ${RECORD_FIELDS.join(', ')}; a tombstone id and delete)`,
+    );
+  }
+  if (!('embedding' in candidate)) fail(source, `record "${id}" has no "embedding"`);
+  if (!Array.isArray(candidate.embedding)) {
+    fail(
+      source,
+      `record "${id}": "embedding" must be a list of numbers, got ${describeValue(candidate.embedding)}`,
+    );
+  }
+  const embedding = toEmbedding(candidate.embedding, source);
   if (expectedDimension !== undefined && embedding.length !== expectedDimension) {
     fail(
       source,
-      `record "${record.data.id}" has dimension ${embedding.length}, but the collection's dimension is ${expectedDimension}`,
+      `record "${id}" has dimension ${embedding.length}, but the collection's dimension is ${expectedDimension}`,
     );
+  }
+  const document = candidate.document ?? undefined;
+  if (document !== undefined) {
+    if (typeof document !== 'string') {
+      fail(source, `record "${id}": "document" must be a string or null, got ${describeValue(document)}`);
+    }
+    if (hasLoneSurrogate(document))
+      fail(source, `record "${id}": "document" is not valid Unicode (a lone surrogate)`);
+  }
+  let metadata: Metadata | undefined;
+  if (candidate.metadata !== undefined && candidate.metadata !== null) {
+    const checked = checkMetadata(candidate.metadata, 'drop');
+    if (!checked.ok) {
+      fail(
+        source,
+        `record "${id}": metadata${checked.key === undefined ? '' : `.${checked.key}`} ${checked.message}`,
+      );
+    }
+    if (Object.keys(checked.metadata).length > 0) metadata = checked.metadata;
   }
   return {
     op: 'upsert',
-    id: record.data.id,
+    id,
     embedding,
-    ...(record.data.document !== undefined && { document: record.data.document }),
-    ...(record.data.metadata !== undefined && { metadata: record.data.metadata }),
+    ...(document !== undefined && { document }),
+    ...(metadata !== undefined && { metadata }),
   };
-}
-
-function zodMessage(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.join('.') || 'record'}: ${issue.message}`).join('; ');
 }
 
 const COLLECTION_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$/;
@@ -105,10 +147,12 @@ export function validateCollectionName(name: string, where = 'collection name'):
 
 /**
  * Applies `next` on top of `previous` for the same id: the later write wins, except that a
- * metadata update merges into the record it updates.
+ * metadata update merges into the record it updates, and an update of a deleted record changes
+ * nothing (the record stays deleted: an update never brings a record back).
  */
 export function foldOps(previous: RecordOp | undefined, next: RecordOp): RecordOp {
-  if (next.op !== 'update' || previous === undefined || previous.op === 'delete') return next;
+  if (next.op !== 'update' || previous === undefined) return next;
+  if (previous.op === 'delete') return previous;
   const metadata =
     previous.metadata || next.metadata ? { ...previous.metadata, ...next.metadata } : undefined;
   const document = next.document ?? previous.document;

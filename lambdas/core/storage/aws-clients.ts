@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConfigError } from '../errors.ts';
 
@@ -56,4 +57,11 @@ let cached: AwsContext | undefined;
 export function awsContext(): AwsContext {
   cached ??= createAwsContext();
   return cached;
+}
+
+/** The Step Functions client of the function that starts runs (StartRun), and the state machine. */
+export function stateMachineClient(env: Env = process.env): { sfn: SFNClient; stateMachineArn: string } {
+  const stateMachineArn = env.STATE_MACHINE_ARN?.trim();
+  if (!stateMachineArn) throw new ConfigError('STATE_MACHINE_ARN must be set (the workflow to start)');
+  return { sfn: new SFNClient({ region: env.AWS_REGION ?? stateMachineArn.split(':')[3] }), stateMachineArn };
 }

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import {
+  CopyObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
@@ -71,16 +72,41 @@ export class ObjectStore {
 
   /** Every key under a prefix, in key order, following continuation tokens. */
   async listKeys(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
+    return (await this.listObjects(prefix)).map((object) => object.key);
+  }
+
+  /** Every object under a prefix with its last-modified time (ms since the epoch), in key order. */
+  async listObjects(prefix: string): Promise<{ key: string; lastModified: number }[]> {
+    const objects: { key: string; lastModified: number }[] = [];
     let token: string | undefined;
     do {
       const page = await this.s3.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
       );
-      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key);
+      for (const object of page.Contents ?? []) {
+        if (object.Key) objects.push({ key: object.Key, lastModified: object.LastModified?.getTime() ?? 0 });
+      }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return keys.sort();
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** A server-side copy within the bucket: no bytes pass through this process. */
+  async copy(from: string, to: string): Promise<void> {
+    try {
+      await this.s3.send(
+        new CopyObjectCommand({
+          Bucket: this.bucket,
+          Key: to,
+          CopySource: `${this.bucket}/${encodeURIComponent(from).replace(/%2F/g, '/')}`,
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey') {
+        throw new StorageError(`s3://${this.bucket}/${from} does not exist`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   async deleteKeys(keys: string[]): Promise<number> {

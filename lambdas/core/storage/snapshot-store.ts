@@ -3,9 +3,11 @@ import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { StorageError } from '../errors.ts';
 import type { Pointer } from '../protocol/pointer.ts';
+import { idsKeyOf, type SnapshotObjects } from '../protocol/ports.ts';
 import type { ObjectStore } from './object-store.ts';
 
 /**
@@ -30,7 +32,12 @@ export interface MaterializeResult {
   cacheHit: boolean;
 }
 
-export class SnapshotStore {
+const LEFTOVER_MS = 60 * 60_000;
+const IDS_CACHED = 4;
+
+export class SnapshotStore implements SnapshotObjects {
+  private readonly idsCache = new Map<string, ReadonlySet<string>>();
+
   constructor(
     readonly objects: ObjectStore,
     readonly cacheDir: string,
@@ -42,23 +49,31 @@ export class SnapshotStore {
     await this.objects.uploadStream(key, Readable.from(packed));
   }
 
-  /** A private, writable copy of the pointer's snapshot (an empty directory for version 0). */
+  /**
+   * A private, writable copy of the pointer's snapshot (an empty directory for version 0). If the
+   * cached copy is evicted while we copy it, the copy fails (eviction renames the directory away
+   * in one step, so a copy is never silently partial) and we download the version once more.
+   */
   async checkout(pointer: Pointer, workRoot: string): Promise<{ path: string; cacheHit: boolean }> {
     const path = join(workRoot, `work-${pointer.collection}-${randomUUID()}`);
     if (!pointer.snapshotKey) {
       await mkdir(path, { recursive: true });
       return { path, cacheHit: false };
     }
-    const cached = await this.materialize(pointer.snapshotKey);
-    try {
-      await cp(cached.path, path, { recursive: true });
-    } catch (error) {
-      // A concurrent publish pruned this version from the cache: it is no longer the head.
-      throw new StorageError(`cached snapshot ${pointer.snapshotKey} vanished while copying`, {
-        cause: error,
-      });
+    for (let attempt = 0; ; attempt++) {
+      const cached = await this.materialize(pointer.snapshotKey);
+      try {
+        await cp(cached.path, path, { recursive: true, errorOnExist: true, force: false });
+        return { path, cacheHit: cached.cacheHit };
+      } catch (error) {
+        await rm(path, { recursive: true, force: true });
+        if (attempt > 0) {
+          throw new StorageError(`cached snapshot ${pointer.snapshotKey} vanished twice while copying`, {
+            cause: error,
+          });
+        }
+      }
     }
-    return { path, cacheHit: cached.cacheHit };
   }
 
   /** The unpacked snapshot in the cache; downloads into a temp dir and renames so readers never see half. */
@@ -84,7 +99,11 @@ export class SnapshotStore {
     return { path, cacheHit: false };
   }
 
-  /** Drops cached versions of a collection that are no longer retained. */
+  /**
+   * Drops cached versions of a collection that are not in `keep`. Each goes in two steps: renamed
+   * aside (atomic: a reader either copies the whole directory or fails and downloads again), then
+   * removed. Leftovers of crashed processes (partial downloads, evicted copies) go after an hour.
+   */
   async pruneCache(collection: string, keep: string[]): Promise<void> {
     const dir = join(this.cacheDir, SNAPSHOT_PREFIX, collection);
     const kept = new Set(keep.map((key) => key.slice(key.lastIndexOf('/') + 1).replace(/\.tar$/, '')));
@@ -95,10 +114,62 @@ export class SnapshotStore {
       return;
     }
     await Promise.all(
-      entries
-        .filter((entry) => !entry.includes('.partial-') && !kept.has(entry))
-        .map((entry) => rm(join(dir, entry), { recursive: true, force: true })),
+      entries.map(async (entry) => {
+        const path = join(dir, entry);
+        if (entry.includes('.partial-') || entry.includes('.evicted-')) {
+          const age = Date.now() - (await stat(path).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+          if (age > LEFTOVER_MS) await rm(path, { recursive: true, force: true });
+          return;
+        }
+        if (kept.has(entry)) return;
+        const aside = `${path}.evicted-${randomUUID()}`;
+        try {
+          await rename(path, aside);
+        } catch {
+          return; // another process evicted it first
+        }
+        await rm(aside, { recursive: true, force: true });
+      }),
     );
+  }
+
+  /** The ids of a published snapshot, gzipped one per line beside it: what stream commits check updates against. */
+  async putIds(snapshotKey: string, ids: Iterable<string>): Promise<void> {
+    const text = [...ids].join('\n');
+    await this.objects.uploadStream(idsKeyOf(snapshotKey), gzipSync(Buffer.from(text)), 'application/gzip');
+    this.remember(snapshotKey, new Set(ids));
+  }
+
+  async getIds(snapshotKey: string): Promise<ReadonlySet<string> | null> {
+    const known = this.idsCache.get(snapshotKey);
+    if (known) return known;
+    let body: Buffer;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.objects.getStream(idsKeyOf(snapshotKey)))
+        chunks.push(Buffer.from(chunk));
+      body = gunzipSync(Buffer.concat(chunks));
+    } catch (error) {
+      if (error instanceof StorageError) return null;
+      throw error;
+    }
+    const text = body.toString('utf8');
+    const ids = new Set(text === '' ? [] : text.split('\n'));
+    this.remember(snapshotKey, ids);
+    return ids;
+  }
+
+  private remember(snapshotKey: string, ids: ReadonlySet<string>) {
+    this.idsCache.set(snapshotKey, ids);
+    for (const key of this.idsCache.keys()) {
+      if (this.idsCache.size <= IDS_CACHED) break;
+      this.idsCache.delete(key);
+    }
+  }
+
+  /** Deletes snapshot objects (phase D decides which: see protocol/retention.ts). */
+  async deleteKeys(keys: string[]): Promise<number> {
+    return this.objects.deleteKeys(keys);
   }
 
   async listKeys(collection: string): Promise<string[]> {

@@ -1,19 +1,22 @@
-import { type ApplyStats, applyOps } from '../chroma/chroma-apply.ts';
-import type { Change } from '../chroma/snapshot-builder.ts';
 import { describeError } from '../errors.ts';
-import { type PublishResult, publish } from '../protocol/publish.ts';
-import { foldAndSort } from '../records/changes.ts';
-import { readDeltaFully } from '../records/deltas.ts';
-import type { RecordOp } from '../records/records.ts';
+import { collectionDimension } from '../protocol/dimension.ts';
+import { commitAndSettle, type PublishDeps, publish, versionWith } from '../protocol/publish.ts';
 import { validateCollectionName } from '../records/records.ts';
 import { publishDeps, type Runtime } from '../runtime.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
-import { inlineOps, parseStreamMessage, type StreamMessage } from './stream-messages.ts';
+import { prepareMessages } from './stream-change.ts';
+import { parseStreamMessage, type StreamMessage } from './stream-messages.ts';
+import { checkUpdates } from './update-check.ts';
 
 /**
- * Stream compaction: one SQS batch is grouped per collection, and each collection gets exactly
- * one publish (the same two-phase protocol as batch runs). Failures are per message: only the
- * messages of a collection that failed, or that could not apply, come back for a retry.
+ * Stream compaction: one SQS batch is grouped per collection, and each collection's messages are
+ * committed to its log as one entry. A message id is scoped to its collection; one applied before
+ * (within the horizon) is acknowledged without being committed again. A batch is acknowledged
+ * once committed (durable, and published by whoever holds the build lease, this invocation if
+ * nobody does) unless it holds an `updateMetadata`: whether the records it names exist is decided
+ * only when it applies, so such a batch waits for its publication to report each message's fate.
+ * Failures are per message: a message that cannot apply fails alone; a failure no single message
+ * explains fails that collection's messages, never another collection's.
  */
 export interface StreamRecord {
   messageId: string;
@@ -21,7 +24,10 @@ export interface StreamRecord {
 }
 
 export interface MessageFailure {
+  /** The message's own id (its `messageId` field, or the SQS id when it has none). */
   messageId: string;
+  /** The SQS message id: what `batchItemFailures` names. */
+  sqsMessageId: string;
   collection?: string;
   reason: string;
 }
@@ -29,10 +35,14 @@ export interface MessageFailure {
 export interface CollectionPublish {
   messages: number;
   applied: number;
-  status: PublishResult['status'] | 'failed';
+  /** `committed`: durable in the log; published by this invocation's fold, or by the lease holder's. */
+  status: 'published' | 'committed' | 'already-applied' | 'no-change' | 'failed';
+  seq?: number;
   snapshotVersion?: number;
-  lockHoldMs?: number;
+  commitMs?: number;
   casRetries?: number;
+  /** The collection lock's hold: a log commit holds none; single-phase holds it through the build. */
+  lockHoldMs?: number;
 }
 
 export interface StreamBatchResult {
@@ -41,123 +51,146 @@ export interface StreamBatchResult {
   publishes: Record<string, CollectionPublish>;
 }
 
-/** A stream batch of one collection as a publishable change; messages already applied are skipped. */
-export function streamChange(objects: ObjectStore, runId: string, messages: StreamMessage[]): Change {
-  return {
-    runId,
-    messageIds: messages.map((message) => message.messageId),
-    async apply(collection, dimension, alreadyApplied): Promise<ApplyStats> {
-      const pending = messages.filter((message) => !alreadyApplied.has(message.messageId));
-      const ops: RecordOp[] = [];
-      for (const message of pending) {
-        if (message.operation === 'applyDelta') {
-          ops.push(
-            ...(await readDeltaFully(objects, { key: message.deltaKey, label: message.deltaKey }, dimension)),
-          );
-        } else {
-          ops.push(...inlineOps(message));
-        }
-      }
-      const sorted = foldAndSort(ops);
-      const stats = await applyOps(
-        collection,
-        (async function* () {
-          yield* sorted;
-        })(),
-        dimension,
-      );
-      const missing = new Set(stats.missingIds);
-      stats.appliedMessageIds = pending
-        .filter((message) => !missingIdsOf(message, missing).length)
-        .map((message) => message.messageId);
-      return stats;
-    },
-  };
+interface Received {
+  sqsMessageIds: string[];
+  message: StreamMessage;
 }
 
-function missingIdsOf(message: StreamMessage, missing: ReadonlySet<string>): string[] {
-  return message.operation === 'updateMetadata'
-    ? message.updates.map((update) => update.id).filter((id) => missing.has(id))
-    : [];
+export function compactBatch(rt: Runtime, records: StreamRecord[]): Promise<StreamBatchResult> {
+  return compactWith(publishDeps(rt), rt.objects, records);
 }
 
-export async function compactBatch(rt: Runtime, records: StreamRecord[]): Promise<StreamBatchResult> {
+/** compactBatch on explicit ports: the protocol tests run it against in-memory adapters. */
+export async function compactWith(
+  deps: PublishDeps,
+  objects: ObjectStore,
+  records: StreamRecord[],
+): Promise<StreamBatchResult> {
   const failures: MessageFailure[] = [];
-  const byCollection = new Map<string, StreamMessage[]>();
-  const seen = new Set<string>();
+  const byCollection = new Map<string, Map<string, Received>>();
   for (const record of records) {
     const parsed = parseStreamMessage(record.body, record.messageId);
     if (!parsed.ok) {
-      failures.push({ messageId: record.messageId, reason: parsed.reason });
+      failures.push({ messageId: parsed.messageId, sqsMessageId: record.messageId, reason: parsed.reason });
       continue;
     }
-    const message = parsed.message;
-    if (seen.has(message.messageId)) continue; // the same message twice in one batch applies once
-    seen.add(message.messageId);
+    const { message } = parsed;
     try {
       validateCollectionName(message.collection);
     } catch (error) {
       failures.push({
-        messageId: record.messageId,
+        messageId: message.messageId,
+        sqsMessageId: record.messageId,
         collection: message.collection,
         reason: describeError(error).message,
       });
       continue;
     }
-    byCollection.set(message.collection, [...(byCollection.get(message.collection) ?? []), message]);
+    const received = byCollection.get(message.collection) ?? new Map<string, Received>();
+    byCollection.set(message.collection, received);
+    // The same message twice in one batch (a redelivery beside the original) applies once.
+    const seen = received.get(message.messageId);
+    if (seen) seen.sqsMessageIds.push(record.messageId);
+    else received.set(message.messageId, { sqsMessageIds: [record.messageId], message });
   }
 
-  const sqsIdOf = new Map(records.map((record) => [parseStreamMessageId(record), record.messageId]));
   const publishes: Record<string, CollectionPublish> = {};
   await Promise.all(
-    [...byCollection].map(async ([collection, messages]) => {
-      const runId = `stream-${messages[0]!.messageId}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 120);
-      try {
-        const result = await publish(publishDeps(rt), collection, streamChange(rt.objects, runId, messages));
-        const missing = new Set(result.missingIds);
-        let failed = 0;
-        for (const message of messages) {
-          const ids = missingIdsOf(message, missing);
-          if (ids.length === 0) continue;
-          failed++;
-          failures.push({
-            messageId: sqsIdOf.get(message.messageId) ?? message.messageId,
-            collection,
-            reason: `updateMetadata: no record ${ids.map((id) => `"${id}"`).join(', ')} in collection "${collection}"`,
-          });
+    [...byCollection].map(async ([collection, received]) => {
+      const fail = (messageId: string, reason: string) => {
+        for (const sqsMessageId of received.get(messageId)!.sqsMessageIds) {
+          failures.push({ messageId, sqsMessageId, collection, reason });
         }
-        publishes[collection] = {
-          messages: messages.length,
-          applied: messages.length - failed,
-          status: result.status,
-          snapshotVersion: result.snapshotVersion,
-          lockHoldMs: result.lockHoldMs,
-          casRetries: result.casRetries,
-        };
+      };
+      try {
+        publishes[collection] = await compactCollection(
+          deps,
+          objects,
+          collection,
+          [...received.values()],
+          fail,
+        );
       } catch (error) {
         const { name, message: text } = describeError(error);
-        for (const message of messages) {
-          failures.push({
-            messageId: sqsIdOf.get(message.messageId) ?? message.messageId,
-            collection,
-            reason: `${name}: ${text}`,
-          });
-        }
-        publishes[collection] = { messages: messages.length, applied: 0, status: 'failed' };
+        for (const messageId of received.keys()) fail(messageId, `${name}: ${text}`);
+        publishes[collection] = { messages: received.size, applied: 0, status: 'failed' };
       }
     }),
   );
   return {
-    batchItemFailures: [...new Set(failures.map((failure) => failure.messageId))].map((itemIdentifier) => ({
-      itemIdentifier,
-    })),
+    batchItemFailures: [...new Set(failures.map((failure) => failure.sqsMessageId))].map(
+      (itemIdentifier) => ({
+        itemIdentifier,
+      }),
+    ),
     failures,
     publishes,
   };
 }
 
-/** The message id a body declares (or the SQS id), to map failures back to SQS identifiers. */
-function parseStreamMessageId(record: StreamRecord): string {
-  const parsed = parseStreamMessage(record.body, record.messageId);
-  return parsed.ok ? parsed.message.messageId : record.messageId;
+async function compactCollection(
+  deps: PublishDeps,
+  objects: ObjectStore,
+  collection: string,
+  received: Received[],
+  fail: (messageId: string, reason: string) => void,
+): Promise<CollectionPublish> {
+  const ids = received.map((entry) => entry.message.messageId);
+  const earlier = await deps.applied.lookup(collection, [], ids);
+  const fresh = received
+    .map((entry) => entry.message)
+    .filter((message) => !earlier.messages.has(message.messageId));
+  if (fresh.length === 0)
+    return { messages: received.length, applied: received.length, status: 'already-applied' };
+
+  const head = await deps.pointers.read(collection);
+  const dimension = head.dimension ?? (await collectionDimension(deps.items, collection));
+  const prepared = await prepareMessages(objects, fresh, collection, dimension);
+  for (const failure of prepared.failed) fail(failure.messageId, failure.reason);
+  if (prepared.changes.length === 0) return { messages: received.length, applied: 0, status: 'failed' };
+
+  let changes = prepared.changes;
+  let failedNow = prepared.failed.length;
+  const waitForOutcome = async () => {
+    const result = await publish(deps, collection, { kind: 'messages', label: 'stream', messages: changes });
+    for (const failure of result.failedMessages) fail(failure.messageId, failure.reason);
+    return {
+      messages: received.length,
+      applied: received.length - failedNow - result.failedMessages.length,
+      status: result.status,
+      seq: result.seq,
+      snapshotVersion: result.snapshotVersion,
+      commitMs: result.commitMs,
+      casRetries: result.casRetries,
+      lockHoldMs: result.lockHoldMs,
+    } satisfies CollectionPublish;
+  };
+  if (deps.config.lockStrategy === 'single-phase') return waitForOutcome();
+  if (changes.some((message) => message.needsRecords)) {
+    const checked = await checkUpdates(deps, collection, head, changes);
+    if (!checked) return waitForOutcome();
+    for (const failure of checked.failed) fail(failure.messageId, failure.reason);
+    failedNow += checked.failed.length;
+    changes = checked.ok;
+    if (changes.length === 0) return { messages: received.length, applied: 0, status: 'failed' };
+  }
+  const change = { kind: 'messages' as const, label: 'stream', messages: changes };
+  const applied = received.length - failedNow;
+  const committed = await commitAndSettle(deps, collection, change);
+  const after = await deps.pointers.read(collection);
+  return {
+    messages: received.length,
+    applied,
+    status:
+      after.publishedSeq < committed.seq
+        ? 'committed'
+        : versionWith(after, committed.seq)
+          ? 'published'
+          : 'no-change',
+    seq: committed.seq,
+    snapshotVersion: versionWith(after, committed.seq)?.version ?? after.version,
+    commitMs: committed.commitMs,
+    casRetries: committed.casRetries,
+    lockHoldMs: 0,
+  };
 }

@@ -1,16 +1,36 @@
 import { z } from 'zod';
+import { checkEmbedding, checkMetadata, hasLoneSurrogate, type NullRule } from '../records/record-values.ts';
 import type { RecordOp } from '../records/records.ts';
 import { toEmbedding } from '../records/records.ts';
+
+/** The same metadata rules as delta records (docs/contract.md), `null` read per `nulls`. */
+const metadata = (nulls: NullRule) =>
+  z.unknown().transform((value, ctx) => {
+    if (value === null && nulls === 'drop') return undefined;
+    const checked = checkMetadata(value, nulls);
+    if (checked.ok) return checked.metadata;
+    ctx.addIssue({
+      code: 'custom',
+      message: checked.message,
+      path: checked.key === undefined ? [] : [checked.key],
+    });
+    return z.NEVER;
+  });
+const embedding = z.array(z.unknown()).superRefine((values, ctx) => {
+  const checked = checkEmbedding(values);
+  if (typeof checked === 'string') ctx.addIssue({ code: 'custom', message: checked });
+});
+const unicode = z
+  .string()
+  .refine((text) => !hasLoneSurrogate(text), 'is not valid Unicode (a lone surrogate)');
+const id = unicode.min(1);
+
+const base = { messageId: id.optional(), collection: z.string().min(1) };
 
 /**
  * Stream compaction messages (docs/stream.md): small changes that arrive continuously on SQS,
  * in parallel with batch runs. Each names its collection and one operation.
  */
-const metadata = z.record(z.string(), z.union([z.string(), z.number().finite(), z.boolean()]));
-const id = z.string().min(1);
-
-const base = { messageId: id.optional(), collection: z.string().min(1) };
-
 export const streamMessage = z.discriminatedUnion('operation', [
   z.strictObject({
     ...base,
@@ -19,9 +39,9 @@ export const streamMessage = z.discriminatedUnion('operation', [
       .array(
         z.strictObject({
           id,
-          embedding: z.array(z.number()).min(1),
-          document: z.string().optional(),
-          metadata: metadata.optional(),
+          embedding,
+          document: unicode.optional(),
+          metadata: metadata('drop').optional(),
         }),
       )
       .min(1),
@@ -31,7 +51,7 @@ export const streamMessage = z.discriminatedUnion('operation', [
     ...base,
     operation: z.literal('updateMetadata'),
     updates: z
-      .array(z.strictObject({ id, metadata: metadata.optional(), document: z.string().optional() }))
+      .array(z.strictObject({ id, metadata: metadata('refuse').optional(), document: unicode.optional() }))
       .min(1),
   }),
   z.strictObject({ ...base, operation: z.literal('applyDelta'), deltaKey: z.string().min(1) }),

@@ -7,6 +7,7 @@ import { foldAndSort } from '../records/changes.ts';
 import {
   assertHasDeltas,
   type DeltaRef,
+  deltaRefsFromKeys,
   firstDimension,
   listDeltas,
   readDeltaFully,
@@ -16,7 +17,7 @@ import { writeSegmentFile } from '../records/segments.ts';
 import type { Runtime } from '../runtime.ts';
 import type { CollectionInput } from './run-input.ts';
 import { manifestKey as manifestKeyFor, segmentKey } from './run-layout.ts';
-import type { ChunkTask, CollectionState, SegmentRef } from './workflow-state.ts';
+import type { ChunkTask, CollectionState, SegmentCounts } from './workflow-state.ts';
 
 /** Written by SplitIntoChunks so that chunk tasks receive an index, not a list of keys. */
 export interface ChunkManifest {
@@ -35,8 +36,8 @@ export async function splitIntoChunks(
 ): Promise<CollectionState> {
   const collection = validateCollectionName(input.name);
   const deltas = input.deltaPrefix
-    ? await listDeltas(rt.objects, input.deltaPrefix)
-    : [...new Set(input.deltas!)].sort().map((key) => ({ key, label: key }));
+    ? await listDeltas(rt.objects, input.deltaPrefix, collection)
+    : await deltaRefsFromKeys(rt.objects, input.deltas!, collection);
   assertHasDeltas(
     deltas,
     input.deltaPrefix ? `s3://${rt.objects.bucket}/${input.deltaPrefix}` : 'the deltas list',
@@ -51,14 +52,23 @@ export async function splitIntoChunks(
     deltas,
     expectedDimension: pointer.dimension ?? (await firstDimension(rt.objects, deltas)),
   };
-  const manifestKey = manifestKeyFor(runId, collection);
-  await rt.objects.putJson(manifestKey, manifest);
-  const chunkCount = Math.ceil(deltas.length / chunkSize);
+  await rt.objects.putJson(manifestKeyFor(runId, collection), manifest);
+  return chunkPlan(runId, collection, deltas.length, chunkSize);
+}
+
+/** A collection's state once split: `deltaCount` deltas in chunks of `chunkSize`, none processed. */
+export function chunkPlan(
+  runId: string,
+  collection: string,
+  deltaCount: number,
+  chunkSize: number,
+): CollectionState {
+  const chunkCount = Math.ceil(deltaCount / chunkSize);
   return {
     runId,
     collection,
-    manifestKey,
-    deltas: deltas.length,
+    manifestKey: manifestKeyFor(runId, collection),
+    deltas: deltaCount,
     chunkSize,
     chunkCount,
     chunks: Array.from({ length: chunkCount }, (_, index) => index),
@@ -71,7 +81,7 @@ export async function splitIntoChunks(
  * Reads one chunk's deltas (in parallel, bounded by IO_CONCURRENCY), validates every line, folds
  * them last-write-wins in delta order and writes one id-sorted segment.
  */
-export async function processChunk(rt: Runtime, task: ChunkTask): Promise<SegmentRef> {
+export async function processChunk(rt: Runtime, task: ChunkTask): Promise<SegmentCounts> {
   const manifest = await rt.objects.getJson<ChunkManifest>(task.manifestKey);
   const start = task.chunkIndex * manifest.chunkSize;
   const deltas = manifest.deltas.slice(start, start + manifest.chunkSize);
@@ -91,7 +101,7 @@ export async function processChunk(rt: Runtime, task: ChunkTask): Promise<Segmen
     const info = await writeSegmentFile(file, rows, manifest.expectedDimension);
     const key = segmentKey(task.runId, task.collection, 0, task.chunkIndex);
     await rt.objects.uploadFile(key, file);
-    return { segmentKey: key, records: info.records, inputRecords };
+    return { records: info.records, inputRecords };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

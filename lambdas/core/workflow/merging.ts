@@ -1,36 +1,49 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type PublishPhase, publish } from '../protocol/publish.ts';
+import { type PublishPhase, type PublishResult, publish } from '../protocol/publish.ts';
 import { segmentsChange } from '../records/changes.ts';
 import { commonDimension, mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
 import { publishDeps, type Runtime } from '../runtime.ts';
 import { segmentKey } from './run-layout.ts';
-import type { CollectionState, CollectionSummary, MergeTask, SegmentRef } from './workflow-state.ts';
+import type { CollectionState, CollectionSummary, MergeTask, SegmentCounts } from './workflow-state.ts';
 
-/** Splits the current segments into groups of GROUP_SIZE for the next level of intermediate merges. */
+/**
+ * Splits the current segments into groups of GROUP_SIZE for the next level of intermediate merges.
+ * The segments travel once: as `groups` when they are to be merged, else as `segments`.
+ */
 export function groupSegments(state: CollectionState, groupSize: number): CollectionState {
-  const segments = state.segments ?? [];
-  const groups: SegmentRef[][] = [];
+  const { segments = [], groups: _, ...rest } = state;
+  const groups: SegmentCounts[][] = [];
   for (let start = 0; start < segments.length; start += groupSize)
     groups.push(segments.slice(start, start + groupSize));
-  const merging = groups.length > 1;
+  if (groups.length <= 1) return { ...rest, segments, groupCount: groups.length, groupSize };
   return {
-    ...state,
-    groups: merging ? groups : [],
+    ...rest,
+    groups,
     groupCount: groups.length,
-    level: merging ? state.level + 1 : state.level,
-    intermediateMerges: state.intermediateMerges + (merging ? groups.length : 0),
+    groupSize,
+    level: state.level + 1,
+    intermediateMerges: state.intermediateMerges + groups.length,
   };
 }
 
-/** One intermediate merge: a streaming k-way merge of up to GROUP_SIZE segments into one. */
-export async function mergeGroup(rt: Runtime, task: MergeTask): Promise<SegmentRef> {
-  const opened = await Promise.all(
-    task.segments.map(async (segment) => openSegment(await rt.objects.getStream(segment.segmentKey))),
+/** The keys of a collection state's current segments. */
+export function currentSegmentKeys(state: CollectionState): string[] {
+  return (state.segments ?? []).map((_, index) =>
+    segmentKey(state.runId, state.collection, state.level, index),
   );
+}
+
+/** One intermediate merge: a streaming k-way merge of up to GROUP_SIZE segments into one. */
+export async function mergeGroup(rt: Runtime, task: MergeTask): Promise<SegmentCounts> {
+  const first = task.groupIndex * task.groupSize;
+  const keys = task.segments.map((_, offset) =>
+    segmentKey(task.runId, task.collection, task.level - 1, first + offset),
+  );
+  const opened = await Promise.all(keys.map(async (key) => openSegment(await rt.objects.getStream(key))));
   const dimension = commonDimension(
-    opened.map((segment, index) => ({ key: task.segments[index]!.segmentKey, dimension: segment.dimension })),
+    opened.map((segment, index) => ({ key: keys[index]!, dimension: segment.dimension })),
   );
   const dir = await mkdtemp(join(tmpdir(), 'embedflow-merge-'));
   try {
@@ -43,7 +56,6 @@ export async function mergeGroup(rt: Runtime, task: MergeTask): Promise<SegmentR
     const key = segmentKey(task.runId, task.collection, task.level, task.groupIndex);
     await rt.objects.uploadFile(key, file);
     return {
-      segmentKey: key,
       records: info.records,
       inputRecords: task.segments.reduce((sum, segment) => sum + segment.inputRecords, 0),
     };
@@ -61,20 +73,43 @@ export async function finalMerge(
   state: CollectionState,
   onPhase?: (phase: PublishPhase) => void,
 ): Promise<CollectionSummary> {
-  const segments = state.segments ?? [];
+  const keys = currentSegmentKeys(state);
   const change = segmentsChange(
     rt.objects,
     state.runId,
-    segments.map((segment) => segment.segmentKey),
+    (state.segments ?? []).map((segment, index) => ({ key: keys[index]!, records: segment.records })),
   );
   const result = await publish(publishDeps(rt, { onPhase }), state.collection, change);
+  return collectionSummary(state, rt.config.groupSize, result);
+}
+
+/** What one collection reports of its publish (CONTRACT.md `run --json`). */
+export function collectionSummary(
+  state: CollectionState,
+  groupSize: number,
+  result: Pick<
+    PublishResult,
+    | 'status'
+    | 'previousVersion'
+    | 'snapshotVersion'
+    | 'recordCount'
+    | 'lockHoldMs'
+    | 'lockAcquireMs'
+    | 'casRetries'
+    | 'publishMs'
+    | 'commitMs'
+    | 'waitMs'
+    | 'seq'
+  >,
+): CollectionSummary {
   return {
     collection: state.collection,
+    status: result.status,
     deltas: state.deltas,
-    records: segments.reduce((sum, segment) => sum + segment.inputRecords, 0),
+    records: (state.segments ?? []).reduce((sum, segment) => sum + segment.inputRecords, 0),
     chunkSize: state.chunkSize,
     chunks: state.chunkCount,
-    groupSize: rt.config.groupSize,
+    groupSize,
     intermediateMerges: state.intermediateMerges,
     shortCircuit: state.chunkCount === 1,
     previousVersion: result.previousVersion,
@@ -83,6 +118,9 @@ export async function finalMerge(
     lockHoldMs: result.lockHoldMs,
     lockAcquireMs: result.lockAcquireMs,
     casRetries: result.casRetries,
+    commitMs: result.commitMs,
+    waitMs: result.waitMs,
+    logSeq: result.seq,
     alreadyApplied: result.status === 'already-applied',
     finalMergeMs: result.publishMs,
   };

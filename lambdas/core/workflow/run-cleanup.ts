@@ -1,3 +1,4 @@
+import { causeMessage } from '../errors.ts';
 import { cleanup as cleanupSnapshots } from '../protocol/publish.ts';
 import type { Runtime } from '../runtime.ts';
 import { collectionRunPrefix, runPrefix } from './run-layout.ts';
@@ -35,11 +36,5 @@ export async function recordFailure(
 
 /** Lambda puts `{"errorType","errorMessage","trace"}` in Cause; a person wants just the message. */
 export function readableCause(error: string, cause: string | undefined): string {
-  if (!cause) return error;
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: string; message?: string };
-    return parsed.errorMessage ?? parsed.message ?? cause;
-  } catch {
-    return cause;
-  }
+  return cause ? causeMessage(cause) : error;
 }

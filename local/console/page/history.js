@@ -105,7 +105,7 @@ export function runSummary(view) {
     const why =
       view.status === 'RUNNING'
         ? 'Collections appear here as they publish.'
-        : 'No collection published in this execution.';
+        : 'No collection reached its publish in this execution.';
     return h('p', { class: 'muted', id: 'run-summary' }, why);
   }
   const columns = [
@@ -118,9 +118,11 @@ export function runSummary(view) {
     [
       'Version',
       (c) =>
-        c.alreadyApplied
-          ? `v${c.snapshotVersion} (already applied)`
-          : `v${c.previousVersion} → v${c.snapshotVersion}`,
+        c.status === 'failed'
+          ? `not published: ${c.error?.name ?? 'error'}`
+          : c.alreadyApplied
+            ? `v${c.snapshotVersion} (already applied)`
+            : `v${c.previousVersion} → v${c.snapshotVersion}`,
     ],
     ['Snapshot records', (c) => c.recordCount],
     ['Lock held', (c) => ms(c.lockHoldMs)],

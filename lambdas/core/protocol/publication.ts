@@ -1,0 +1,304 @@
+import type { Config } from '../config/config.ts';
+import { StorageError } from '../errors.ts';
+import { changedAnything, validateApplied } from '../records/apply-ops.ts';
+import type { AppliedRecords, EntryOutcome } from './applied.ts';
+import { belongsTo, type ChangeSetStore } from './change-sets.ts';
+import type { CommitLog, LogEntry } from './commit-log.ts';
+import { foldEntries } from './fold.ts';
+import type { HeldLock, LeaseLock } from './lock.ts';
+import { advancedPointer, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
+import { type Clock, idsKeyOf, type SnapshotBuilder, type SnapshotObjects, type Workspace } from './ports.ts';
+import { isGarbage } from './retention.ts';
+
+/**
+ * Folding publication: whoever holds a collection's build lease takes the live snapshot, applies
+ * every committed-but-unpublished log entry in order (off any lock: no commit waits for the
+ * lease), uploads the result to a new immutable key and swaps the pointer with one conditional
+ * write. It keeps its copy open and folds again while entries keep arriving. If the pointer moved
+ * under it (its lease lapsed and another builder published), it replays only the entries in
+ * between onto its still-open copy; it never rebuilds.
+ */
+export type FaultPoint = 'after-changeset' | 'after-append' | 'mid-build' | 'after-upload' | 'after-swap';
+export type PublishPhase = 'commit' | 'wait' | 'build' | 'swap' | 'cleanup';
+
+export interface PhaseDetail {
+  /** Records applied so far of the records in the entries being folded (phase `build`). */
+  applied?: number;
+  total?: number;
+  entries?: number;
+}
+
+export interface PublicationDeps {
+  pointers: PointerStore;
+  log: CommitLog;
+  applied: AppliedRecords;
+  changeSets: ChangeSetStore;
+  builder: SnapshotBuilder;
+  snapshots: SnapshotObjects;
+  buildLease: LeaseLock;
+  clock: Clock;
+  config: Pick<
+    Config,
+    | 'snapshotRetention'
+    | 'snapshotRetentionMinutes'
+    | 'ioConcurrency'
+    | 'maxCasRetries'
+    | 'buildBudgetSeconds'
+  >;
+  /** Test-only crash points. */
+  faults?: (point: FaultPoint) => Promise<void> | void;
+  onPhase?: (phase: PublishPhase, detail?: PhaseDetail) => void;
+  /** Entries (or their messages) that did not apply: its committer learns it if it waits; this logs and counts it. */
+  onRejected?: (collection: string, outcome: EntryOutcome) => void;
+}
+
+export interface BuildReport {
+  folds: number;
+  entries: number;
+  /** ms from each folded entry's commit to its publication. */
+  lagMs: number[];
+  /** Lost swaps that were replayed onto the open copy. */
+  replays: number;
+  deletedObjects: number;
+  leaseMs: number;
+}
+
+/** Folds into publications until nothing is pending, the lease is gone or the budget is spent. */
+export async function buildUnderLease(
+  deps: PublicationDeps,
+  held: HeldLock,
+  collection: string,
+): Promise<BuildReport> {
+  const report: BuildReport = { folds: 0, entries: 0, lagMs: [], replays: 0, deletedObjects: 0, leaseMs: 0 };
+  const started = deps.clock.now();
+  const deadline = started + deps.config.buildBudgetSeconds * 1000;
+  let base = await deps.pointers.read(collection);
+  let workspace: Workspace | undefined;
+  /** The log position the open copy is at (the pointer may be behind it after a lost swap, or ahead). */
+  let copySeq = base.publishedSeq;
+  try {
+    while (held.valid() && deps.clock.now() < deadline) {
+      let entries: LogEntry[];
+      let fold: Awaited<ReturnType<typeof foldEntries>>;
+      let countBefore: number;
+      let applied = 0;
+      try {
+        if (workspace && copySeq < base.publishedSeq) {
+          // Another builder published past our copy: replay only the entries in between.
+          const between = await deps.log.pending(collection, copySeq);
+          await foldOnto(
+            deps,
+            workspace,
+            collection,
+            between.filter((entry) => entry.seq <= base.publishedSeq),
+            base.dimension,
+          );
+          copySeq = base.publishedSeq;
+          report.replays++;
+        }
+        entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
+        if (entries.length === 0) break;
+        workspace ??= await deps.builder.open(base);
+        const target = await workspace.target();
+        countBefore = await target.count();
+        if (copySeq === base.publishedSeq && countBefore !== base.recordCount) {
+          throw new StorageError(
+            `snapshot ${base.snapshotKey} (version ${base.version}) holds ${countBefore} records, but its pointer says ${base.recordCount}`,
+          );
+        }
+        const total = entries.reduce((sum, entry) => sum + entry.records, 0);
+        deps.onPhase?.('build', { applied, total, entries: entries.length });
+        fold = await foldEntries(
+          {
+            changeSets: deps.changeSets,
+            applied: deps.applied,
+            ioConcurrency: deps.config.ioConcurrency,
+            onApplied: (ops) => {
+              applied += ops;
+              deps.onPhase?.('build', { applied, total, entries: entries.length });
+            },
+          },
+          target,
+          collection,
+          entries,
+          base.dimension,
+        );
+      } catch (error) {
+        // A builder whose lease lapsed finds the change sets of entries another builder already
+        // published deleted: its copy is half-applied, so it starts again from the new head.
+        const head = await deps.pointers.read(collection);
+        if (
+          !(error instanceof StorageError) ||
+          (head.revision === base.revision && head.publishedSeq <= copySeq)
+        ) {
+          throw error;
+        }
+        await workspace?.close();
+        workspace = undefined;
+        base = head;
+        copySeq = head.publishedSeq;
+        continue;
+      }
+      await deps.faults?.('mid-build');
+      const recordCount = await validateApplied(await workspace.target(), countBefore, fold.stats);
+      copySeq = fold.lastSeq;
+      const published = await publishFold(deps, held, workspace, base, entries, fold, recordCount);
+      if (!published.swapped) {
+        base = published.head;
+        continue;
+      }
+      base = published.pointer;
+      for (const outcome of fold.outcomes) {
+        if (outcome.status === 'rejected' || (outcome.failedMessages?.length ?? 0) > 0)
+          deps.onRejected?.(collection, outcome);
+      }
+      report.folds++;
+      report.entries += entries.length;
+      const now = deps.clock.now();
+      for (const entry of entries) report.lagMs.push(now - entry.committedAt);
+      await deps.faults?.('after-swap');
+      deps.onPhase?.('cleanup');
+      report.deletedObjects += await cleanup(deps, base);
+    }
+  } finally {
+    await workspace?.close();
+    report.leaseMs = deps.clock.now() - started;
+  }
+  return report;
+}
+
+async function foldOnto(
+  deps: PublicationDeps,
+  workspace: Workspace,
+  collection: string,
+  entries: LogEntry[],
+  dimension: number | null,
+): Promise<void> {
+  if (entries.length === 0) return;
+  await foldEntries(
+    { changeSets: deps.changeSets, applied: deps.applied, ioConcurrency: deps.config.ioConcurrency },
+    await workspace.target(),
+    collection,
+    entries,
+    dimension,
+  );
+}
+
+type Published = { swapped: true; pointer: Pointer } | { swapped: false; head: Pointer };
+
+/**
+ * Records what the fold applied (idempotency items, outcomes), uploads the copy and swaps. A swap
+ * lost to a builder that got less far than us is retried on top of its pointer (our copy already
+ * contains everything it published); one that got further leaves us to replay.
+ */
+async function publishFold(
+  deps: PublicationDeps,
+  held: HeldLock,
+  workspace: Workspace,
+  base: Pointer,
+  entries: LogEntry[],
+  fold: Awaited<ReturnType<typeof foldEntries>>,
+  recordCount: number,
+): Promise<Published> {
+  await deps.applied.record(base.collection, fold.applied, fold.outcomes, deps.clock.now());
+  const runs = entries.filter((entry) => entry.runId !== undefined);
+  const label = runs.length === 1 && entries.length === 1 ? runs[0]!.runId! : `fold-${fold.lastSeq}`;
+  let head = base;
+  for (let attempt = 0; attempt <= deps.config.maxCasRetries; attempt++) {
+    if (!held.valid()) return { swapped: false, head: await deps.pointers.read(base.collection) };
+    deps.onPhase?.('swap');
+    const now = new Date(deps.clock.now());
+    let key: string | null = null;
+    let next: Pointer;
+    if (changedAnything(fold.stats)) {
+      key = await workspace.upload(head.version + 1, label);
+      await deps.snapshots.putIds(key, await workspace.ids());
+      await deps.faults?.('after-upload');
+      next = nextPointer(
+        head,
+        {
+          key,
+          recordCount,
+          dimension: fold.dimension,
+          runId: runs.length === 1 && entries.length === 1 ? runs[0]!.runId! : null,
+          seq: fold.lastSeq,
+          entries: entries.length,
+        },
+        { versions: deps.config.snapshotRetention, minutes: deps.config.snapshotRetentionMinutes },
+        now,
+      );
+    } else {
+      next = advancedPointer(head, fold.lastSeq, now);
+    }
+    const swap = await deps.pointers.swap(head, next);
+    if (swap.swapped) return { swapped: true, pointer: next };
+    if (key && isGarbage(key, swap.head, deps.clock.now(), deps.config.snapshotRetentionMinutes)) {
+      await deps.snapshots.deleteKeys([key]);
+    }
+    head = swap.head;
+    if (head.publishedSeq >= fold.lastSeq) return { swapped: false, head };
+    // The pointer moved but not past our copy: what it published, we already hold.
+  }
+  return { swapped: false, head: await deps.pointers.read(base.collection) };
+}
+
+/**
+ * Phase D: deletes every snapshot object that is garbage for the (fresh) pointer (see
+ * retention.ts), and change sets that no pending entry names and that are older than
+ * CHANGESET_GRACE_MS (an hour, so clocks an hour apart still agree). The grace keeps a published entry's change set for a builder whose swap was
+ * just lost, so it can replay it onto its open copy, and covers a change set written a moment
+ * ago whose entry is being appended.
+ */
+export async function cleanup(
+  deps: Pick<PublicationDeps, 'snapshots' | 'clock' | 'config' | 'changeSets' | 'log'>,
+  pointer: Pointer,
+): Promise<number> {
+  const listed = await deps.snapshots.listKeys(pointer.collection);
+  const now = deps.clock.now();
+  const snapshots = listed.filter((key) => key.endsWith('.tar'));
+  const garbage = snapshots.filter((key) =>
+    isGarbage(key, pointer, now, deps.config.snapshotRetentionMinutes),
+  );
+  const dropped = new Set(garbage);
+  // A snapshot's id list goes with it (and one whose snapshot is gone goes too).
+  const kept = new Set(snapshots.filter((key) => !dropped.has(key)).map(idsKeyOf));
+  const idLists = listed.filter((key) => key.endsWith('.ids.gz') && !kept.has(key));
+  await deps.snapshots.deleteKeys([...garbage, ...idLists]);
+  await deps.snapshots.pruneCache(
+    pointer.collection,
+    snapshots.filter((key) => !dropped.has(key)),
+  );
+  const pending = (await deps.log.pending(pointer.collection, pointer.publishedSeq)).map(
+    (entry) => entry.changeSet,
+  );
+  const stale = (await deps.changeSets.list(pointer.collection))
+    .filter(
+      (object) =>
+        !pending.some((key) => belongsTo(key, object.key)) && now - object.modifiedAt > CHANGESET_GRACE_MS,
+    )
+    .map((object) => object.key);
+  await deps.changeSets.deleteKeys(stale);
+  return garbage.length + stale.length;
+}
+
+export const CHANGESET_GRACE_MS = 60 * 60_000;
+
+/**
+ * Leaves no entry behind: after a builder lets its lease go, it looks once more; an entry
+ * appended before that look is its to publish, and one appended after it finds the lease free.
+ * So every committed entry is published by someone, even when its committer did not wait.
+ */
+export async function settle(deps: PublicationDeps, collection: string): Promise<BuildReport[]> {
+  const reports: BuildReport[] = [];
+  for (;;) {
+    const head = await deps.pointers.read(collection);
+    if ((await deps.log.pending(collection, head.publishedSeq, 1)).length === 0) return reports;
+    const held = await deps.buildLease.tryHold(collection);
+    if (!held) return reports; // its holder settles after it lets go
+    try {
+      reports.push(await buildUnderLease(deps, held, collection));
+    } finally {
+      await held.release();
+    }
+  }
+}

@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import {
+  CHANGESET_PREFIX,
+  type ChangeSetBody,
+  type ChangeSetStore,
+  type StreamChange,
+  type WrittenChangeSet,
+} from '../protocol/change-sets.ts';
+import type { RecordOp } from '../records/records.ts';
+import { mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
+import type { ObjectStore } from './object-store.ts';
+
+const MESSAGE_SETS_CACHED = 500;
+
+/** Change sets in S3: `changesets/{collection}/{label}-{nonce}.arrow` (ops) or `.json` (messages). */
+export class S3ChangeSetStore implements ChangeSetStore {
+  /** Message change sets are immutable and small: stream commits re-read the pending ones often. */
+  private readonly messages = new Map<string, StreamChange[]>();
+
+  constructor(private readonly objects: ObjectStore) {}
+
+  async writeOps(
+    collection: string,
+    label: string,
+    ops: AsyncIterable<RecordOp> | Iterable<RecordOp>,
+    dimension: number | null,
+  ): Promise<WrittenChangeSet> {
+    const key = `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.arrow`;
+    const dir = await mkdtemp(join(tmpdir(), 'embedflow-changeset-'));
+    try {
+      const file = join(dir, 'changeset.arrow');
+      const info = await writeSegmentFile(file, ops, dimension);
+      await this.objects.uploadFile(key, file);
+      return { key, kind: 'ops', records: info.records, dimension };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async writeMessages(
+    collection: string,
+    label: string,
+    messages: StreamChange[],
+  ): Promise<WrittenChangeSet> {
+    const key = `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.json`;
+    await this.objects.uploadStream(
+      key,
+      Buffer.from(JSON.stringify({ messages: messages.map(encodeMessage) })),
+      'application/json',
+    );
+    const records = messages.reduce((sum, message) => sum + message.ops.length, 0);
+    const dimension = messages.flatMap((message) => message.ops).find((op) => op.op === 'upsert');
+    return {
+      key,
+      kind: 'messages',
+      records,
+      dimension: dimension?.op === 'upsert' ? dimension.embedding.length : null,
+    };
+  }
+
+  async copySegments(
+    collection: string,
+    label: string,
+    segments: { key: string; records: number }[],
+    dimension: number | null,
+  ): Promise<WrittenChangeSet> {
+    const key = `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.segments.json`;
+    const partsPrefix = key.replace(/\.json$/, '');
+    const limit = pLimit(4);
+    const parts = await Promise.all(
+      segments.map((segment, index) =>
+        limit(async () => {
+          const part = `${partsPrefix}/part-${String(index).padStart(5, '0')}.arrow`;
+          await this.objects.copy(segment.key, part);
+          return part;
+        }),
+      ),
+    );
+    await this.objects.putJson(key, { parts, dimension });
+    const records = segments.reduce((sum, segment) => sum + segment.records, 0);
+    return { key, kind: 'ops', records, dimension };
+  }
+
+  async read(key: string): Promise<ChangeSetBody> {
+    if (key.endsWith('.segments.json')) {
+      const manifest = await this.objects.getJson<{ parts: string[]; dimension: number | null }>(key);
+      const opened = await Promise.all(
+        manifest.parts.map(async (part) => openSegment(await this.objects.getStream(part))),
+      );
+      const ops =
+        opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
+      return { kind: 'ops', dimension: manifest.dimension, ops };
+    }
+    if (key.endsWith('.json')) {
+      let messages = this.messages.get(key);
+      if (!messages) {
+        const parsed = JSON.parse(await this.objects.getText(key)) as { messages: EncodedMessage[] };
+        messages = parsed.messages.map(decodeMessage);
+        this.messages.set(key, messages);
+        for (const cached of this.messages.keys()) {
+          if (this.messages.size <= MESSAGE_SETS_CACHED) break;
+          this.messages.delete(cached);
+        }
+      }
+      return { kind: 'messages', messages };
+    }
+    const segment = await openSegment(await this.objects.getStream(key));
+    return { kind: 'ops', dimension: segment.dimension, ops: segment.rows };
+  }
+
+  async list(collection: string): Promise<{ key: string; modifiedAt: number }[]> {
+    return (await this.objects.listObjects(`${CHANGESET_PREFIX}${collection}/`)).map((object) => ({
+      key: object.key,
+      modifiedAt: object.lastModified,
+    }));
+  }
+
+  async deleteKeys(keys: string[]): Promise<void> {
+    const parts = await Promise.all(
+      keys
+        .filter((key) => key.endsWith('.segments.json'))
+        .map((key) => this.objects.listKeys(`${key.replace(/\.json$/, '')}/`)),
+    );
+    await this.objects.deleteKeys([...keys, ...parts.flat()]);
+  }
+}
+
+type EncodedOp = Omit<RecordOp, 'embedding'> & { embedding?: number[] };
+interface EncodedMessage {
+  messageId: string;
+  needsRecords: boolean;
+  ops: EncodedOp[];
+}
+
+function encodeMessage(message: StreamChange): EncodedMessage {
+  return {
+    ...message,
+    ops: message.ops.map((op) => (op.op === 'upsert' ? { ...op, embedding: Array.from(op.embedding) } : op)),
+  };
+}
+
+function decodeMessage(message: EncodedMessage): StreamChange {
+  return {
+    ...message,
+    ops: message.ops.map((op) =>
+      op.op === 'upsert'
+        ? ({ ...op, embedding: Float32Array.from(op.embedding ?? []) } as RecordOp)
+        : (op as RecordOp),
+    ),
+  };
+}
