@@ -33,13 +33,13 @@ const SECTIONS: { name: string; title: string; meaning: string }[] = [
     name: 'lock-hold',
     title: '1. Lock hold against snapshot size',
     meaning:
-      'Eight publishers write 50 records each into one collection at the same time. Two-phase holds the lock only for a pointer read and one conditional write, so its hold time stays flat as the snapshot grows; single-phase holds it for the whole copy, merge, validation and upload, which grows with the snapshot. `lockHold` is the total per publish (phase A + phase C, and every rebase); `longestSingleHold` is the longest one hold, what another writer could have waited behind.',
+      "Eight publishers write 50 records each into one collection at the same time. Single-phase holds the collection lock for the whole copy, merge, validation and upload, which grows with the snapshot. Two-phase commits each publish as one conditional write of a log entry, holding no lock at all (`lockHold` is 0: nothing waits behind a commit); one builder, holding the collection's build lease, folds every pending entry into one new snapshot and swaps the pointer. `commit` is the change-set write and the log append, `logLag` the time from a publisher's commit until a published snapshot contains it, `buildLease` how long one build held the lease (what a waiting publisher may sit behind, never a writer). `totalMs` is the wall time until all eight are live.",
   },
   {
     name: 'contention',
     title: '2. Contention: concurrent runs on one collection',
     meaning:
-      "N runs publish into the same collection at once with the default MAX_CAS_RETRIES=3. Single-phase serialises whole publishes behind the lock; two-phase lets them build in parallel and rebases the losers, so it wastes work when many writers collide on a small snapshot (rebases redo the build) and a run that loses MAX_CAS_RETRIES races makes its last rebase under the lock (the starvation guard, FINAL_REBASE_LOCKED), which is why two-phase `lockHoldP99Ms` jumps to one build's length at 4 and 8 writers while `failures` stays 0. Read this with scenario 1: the point of two-phase is that nobody waits behind a long hold, not raw throughput on two cores.",
+      "N runs publish into the same collection at once. Single-phase serialises whole publishes behind the lock. Two-phase commits them to the collection's log in parallel (a lost race for a sequence number costs one more conditional write, never a rebuild) and one build folds everything pending into one snapshot, so N concurrent runs cost about one build, not N. `snapshotsPublished` counts the versions the N runs produced; `failures` must be 0.",
   },
   {
     name: 'merge-pipeline',
@@ -63,7 +63,7 @@ const SECTIONS: { name: string; title: string; meaning: string }[] = [
     name: 'stream',
     title: '6. Stream compaction while batch runs hit the same collection',
     meaning:
-      'Change messages (7 in 10 upserts, 2 metadata updates, 1 delete) go through the compaction-stream handler core in SQS batches of 10, one publish per batch, first alone and then while batch runs publish into the same collection from two lanes. Failed messages are sent again as SQS would redeliver them, failed batch publishes retried as the FinalMerge Retry would. `lostRecords` compares the final snapshot with the expected count: it must be 0. The unguarded variant turns the starvation guard off (FINAL_REBASE_LOCKED=false, the plain optimistic rule): batch runs whose build is slower than the gap between stream commits lose every race and are abandoned after 6 retries (`batchRunsAbandoned`). With the guard the last rebase of a losing run holds the lock for one build (`batchLockedRebases`, visible in `streamLockHoldP99Ms` and `batchLockHoldP99Ms`) and every run lands.',
+      "Change messages (7 in 10 upserts, 2 metadata updates, 1 delete) go through the compaction-stream handler core in SQS batches of 10, drained by 4 concurrent invocations into a 50k-record collection, first alone and then while batch runs publish into the same collection from two lanes, and alone with single-phase as the baseline. Each batch is acknowledged once its change set is committed to the log (an updateMetadata is checked against the live snapshot's id list and the pending entries at commit); builds fold many batches at once. Failed messages are sent again as SQS would redeliver them, failed batch publishes retried as the FinalMerge Retry would. `lostRecords` compares the final snapshot with the expected count: it must be 0. No run can starve: a run's commit never waits for a build to finish, and the build that covers it folds whatever else arrived.",
   },
 ];
 

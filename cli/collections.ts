@@ -96,11 +96,13 @@ export async function dropCollectionCommand(
   }
   const result = await dropCollection(
     {
-      dynamo: rt.aws.dynamo,
-      table: rt.aws.table,
+      items: rt.items,
       pointers: rt.pointers,
       lock: rt.lock,
+      buildLease: rt.buildLease,
+      log: rt.log,
       snapshots: rt.snapshots,
+      changeSets: rt.changeSets,
       catalog,
     },
     name,
@@ -108,6 +110,6 @@ export async function dropCollectionCommand(
   return {
     value: { dropped: true, ...result },
     human: () =>
-      `dropped ${name}: pointer (v${result.droppedVersion}, ${result.recordCount} records), lock, ${result.snapshotsDeleted} snapshot objects and catalog entry removed`,
+      `dropped ${name}: pointer (v${result.droppedVersion}, ${result.recordCount} records), ${result.itemsDeleted} log and applied-record items, ${result.snapshotsDeleted} snapshot objects, change sets and catalog entry removed`,
   };
 }

@@ -29,7 +29,10 @@ export function buildProgram(): Command {
       },
     })
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', '\n  -V, --version  print the version of embedflow and the Node running it (only as the first argument)')
+    .addHelpText(
+      'after',
+      '\n  -V, --version  print the version of embedflow and the Node running it (only as the first argument)',
+    )
     .exitOverride();
   registerWorkflowCommands(program);
   registerStoreCommands(program);

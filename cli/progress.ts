@@ -89,7 +89,9 @@ export class RunProgress implements ProgressReporter {
         this.message(`${name}: already applied, nothing changed (version ${version})`);
       } else if (summary.status === 'no-change') {
         this.update(name, { phase: `no change (v${version})` });
-        this.message(`${name}: committed as entry ${summary.logSeq}, which changed nothing (version ${version})`);
+        this.message(
+          `${name}: committed as entry ${summary.logSeq}, which changed nothing (version ${version})`,
+        );
       } else {
         this.update(name, { phase: `published v${version}` });
         this.message(

@@ -15,4 +15,3 @@ export function parseInclude(value: string): QueryField[] {
   }
   return [...new Set(names)] as QueryField[];
 }
-

@@ -260,7 +260,9 @@ function collectionLine(name: string, c: RunSummary['collections'][string]): str
     return `  ${name}: run already applied, nothing changed (v${c.snapshotVersion}, ${c.recordCount} records)`;
   }
   const version =
-    c.status === 'no-change' ? `no change: v${c.snapshotVersion}` : `v${c.previousVersion} -> v${c.snapshotVersion}`;
+    c.status === 'no-change'
+      ? `no change: v${c.snapshotVersion}`
+      : `v${c.previousVersion} -> v${c.snapshotVersion}`;
   // A two-phase commit holds no lock: what it costs is the commit and the wait for a build.
   const publishing =
     c.lockHoldMs > 0

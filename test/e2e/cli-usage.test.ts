@@ -76,7 +76,9 @@ describe('through the CLI', () => {
     const version = await runCli(['--version']);
     const manifest = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8'));
     expect(version.code).toBe(0);
-    expect(version.stdout).toMatch(new RegExp(`^${manifest.version.replaceAll('.', '\\.')} \\(node v\\d+\\.\\d+\\.\\d+\\)\\n$`));
+    expect(version.stdout).toMatch(
+      new RegExp(`^${manifest.version.replaceAll('.', '\\.')} \\(node v\\d+\\.\\d+\\.\\d+\\)\\n$`),
+    );
   });
 
   it('usage errors exit 2 with the --json ERROR object as the last stdout line', async () => {

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureStack } from '../../cli/stack.ts';
-import { lockId } from '../../lambdas/core/protocol/lock.ts';
+import { CollectionInUseError, dropCollection } from '../../lambdas/core/protocol/drop-collection.ts';
 import { createRuntime, type Runtime } from '../../lambdas/core/runtime.ts';
+import { CollectionCatalog } from '../../lambdas/core/storage/collection-catalog.ts';
 import { useCliDataDir } from '../helpers/cli.ts';
 import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
 
@@ -155,21 +155,37 @@ describe('rollback to the current version', () => {
 });
 
 describe('collections drop', () => {
-  it('is refused while a run or stream holds the collection lock', async () => {
-    const publisher = randomUUID();
-    const held = await rt.lock.tryAcquire('ext', publisher);
+  const dropDeps = () => ({
+    ...rt,
+    catalog: new CollectionCatalog(rt.aws.dynamo, rt.aws.table),
+  });
+
+  it('is refused while a build holds the collection build lease', async () => {
+    const held = await rt.buildLease.tryHold('ext');
     expect(held).not.toBeNull();
     try {
       const refused = await cli(['collections', 'drop', 'ext', '--yes', '--json']);
       expect(refused.code).toBe(1);
       expect(refused.json.error).toMatchObject({ name: 'CollectionInUseError' });
       expect(refused.json.error.message).toContain(
-        `is being published (lock chroma-ext-update held by ${publisher}, lease ends in`,
+        `is being published (build-ext-lease held by ${held!.owner}, lease ends in`,
       );
       expect((await rt.pointers.read('ext')).version).toBe(1);
     } finally {
-      await rt.lock.releaseOwned('ext', publisher, held!.fence);
+      await held!.release();
     }
+  });
+
+  it('is refused while a committed change waits for a build, and removes nothing', async () => {
+    const collection = `busy-${randomUUID().slice(0, 8)}`;
+    const changeSet = await rt.changeSets.writeOps(collection, 'waiting', [], null);
+    const { entry } = await rt.log.append(collection, { changeSet, label: 'waiting', runId: 'waiting' }, 0);
+    await expect(dropCollection(dropDeps(), collection)).rejects.toThrow(CollectionInUseError);
+    await expect(dropCollection(dropDeps(), collection)).rejects.toThrow(
+      `has committed changes waiting to be published (log entry ${entry.seq}, waiting)`,
+    );
+    expect(await rt.log.pending(collection, 0)).toHaveLength(1);
+    expect(await rt.lock.list()).toEqual([]);
   });
 
   it('asks first: without a terminal to ask on, it needs --yes', async () => {
@@ -179,7 +195,7 @@ describe('collections drop', () => {
   });
 
   // Six CLI commands in a row: minutes on a busy machine.
-  it('removes pointer, lock item, snapshots and catalog entry, so the name can start over', {
+  it('removes pointer, log, applied records, snapshots, change sets and catalog entry, so the name can start over', {
     timeout: 600_000,
   }, async () => {
     const dropped = await cli(['collections', 'drop', 'ext', '--yes', '--json']);
@@ -192,10 +208,11 @@ describe('collections drop', () => {
     });
     expect((await rt.pointers.read('ext')).version).toBe(0);
     expect(await rt.snapshots.listKeys('ext')).toEqual([]);
-    const lockItem = await rt.aws.dynamo.send(
-      new GetCommand({ TableName: rt.aws.table, Key: { pk: lockId('ext') }, ConsistentRead: true }),
-    );
-    expect(lockItem.Item).toBeUndefined();
+    expect(await rt.log.pending('ext', 0)).toEqual([]);
+    expect(await rt.applied.runAppliedAt('ext', 'ext-1')).toBeUndefined();
+    expect(await rt.items.scan('applied#ext#')).toEqual([]);
+    expect(await rt.changeSets.list('ext')).toEqual([]);
+    expect((await rt.lock.list()).filter((lock) => lock.collection === 'ext')).toEqual([]);
     const listed = await cli(['collections', 'list', '--json']);
     expect(listed.json.collections.map((c: { name: string }) => c.name)).toEqual(['lines', 'words']);
 

@@ -23,17 +23,25 @@ let dataDir: string;
 let server: ConsoleServer;
 const url = (path: string) => new URL(path, server.url).toString();
 
+/** A history event as the tests write it: ids and timestamps are filled in, each event following the one before. */
+type DraftEvent = Omit<HistoryEvent, 'id' | 'timestamp' | 'previousEventId'> & { previousEventId?: number };
+
 async function writeExecution(
   store: ExecutionStore,
   executionId: string,
-  events: Omit<HistoryEvent, 'id' | 'timestamp'>[],
+  events: DraftEvent[],
   outcome: { status: 'SUCCEEDED' | 'FAILED'; error?: { name: string; message: string } },
 ) {
   const input = { runId: executionId, collections: [{ name: 'words', deltaPrefix: 'runs/x/input/words/' }] };
   const startDate = new Date().toISOString();
   await store.createExecution({ executionId, runId: executionId, input, startDate });
   for (const [index, event] of events.entries()) {
-    store.appendEvent(executionId, { id: index + 1, timestamp: new Date().toISOString(), ...event });
+    store.appendEvent(executionId, {
+      id: index + 1,
+      previousEventId: index,
+      timestamp: new Date().toISOString(),
+      ...event,
+    });
   }
   await store.finishExecution(executionId, {
     ...outcome,
@@ -44,7 +52,7 @@ async function writeExecution(
 }
 
 /** A ProcessChunks Map of 4 chunks: chunk 0 done, chunk 1 failed, chunks 2 and 3 aborted by it. */
-function failedMapEvents(): Omit<HistoryEvent, 'id' | 'timestamp'>[] {
+function failedMapEvents(): DraftEvent[] {
   const chunks = { chunks: [0, 1, 2, 3] };
   const iteration = (type: string, index: number, extra: Partial<HistoryEvent> = {}) => ({
     type,

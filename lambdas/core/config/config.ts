@@ -67,26 +67,6 @@ function oneOf<const T extends string, const N extends string>(
   };
 }
 
-function boolean<const N extends string>(
-  name: N,
-  defaultValue: boolean,
-  meaning: string,
-): Setting<boolean, N> {
-  return {
-    name,
-    defaultText: String(defaultValue),
-    defaultValue,
-    meaning,
-    rule: '"true" or "false"',
-    parse(raw, as) {
-      const lower = raw.toLowerCase();
-      if (lower === 'true') return true;
-      if (lower === 'false') return false;
-      throw new ConfigError(`${as} must be "true" or "false", got "${raw}"`);
-    },
-  };
-}
-
 /** The per-collection chunk size for any other collection: `CHUNK_SIZE_<NAME>` (same rule as CHUNK_SIZE). */
 export const CHUNK_SIZE_PREFIX = 'CHUNK_SIZE_';
 

@@ -1,29 +1,37 @@
-import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { EmbedflowError, isConditionalCheckFailed } from '../errors.ts';
+import { EmbedflowError } from '../errors.ts';
 import type { CollectionCatalog } from '../storage/collection-catalog.ts';
-import type { SnapshotStore } from '../storage/snapshot-store.ts';
-import { type LeaseLock, lockId } from './lock.ts';
+import type { ChangeSetStore } from './change-sets.ts';
+import type { CommitLog } from './commit-log.ts';
+import { dimensionKey } from './dimension.ts';
+import type { HeldLock, LeaseLock } from './lock.ts';
 import { type PointerStore, pointerKey } from './pointer.ts';
+import type { ItemStore, SnapshotObjects } from './ports.ts';
 
 /**
- * Dropping a collection, so it can start over (another dimension, another embedder). Under the
- * collection's own lock, taken without waiting (a run or stream publishing into it holds it: the
- * drop is refused), it removes, in this order: the catalog entry, the pointer, every snapshot
- * object, the cached snapshots, and last the lock item itself. Each step is idempotent, so a drop
- * that crashed half way is finished by running it again.
+ * Dropping a collection, so it can start over (another dimension, another embedder). It holds
+ * the collection's build lease and its single-phase lock, both taken without waiting, and is
+ * refused while either is held or while committed entries wait for a build (a run or a stream is
+ * publishing into it). Then it removes, in this order: the catalog entry; the commit log, its head,
+ * the entry outcomes, the applied-run and message records and the dimension claim; the pointer;
+ * every snapshot and change-set object and the cached snapshots. The log goes before the pointer
+ * so that a drop interrupted half way never leaves a pointer-less collection whose old entries a
+ * new build would try to fold: running the drop again finishes it. Lock items are left to their
+ * TTL (they hold no data).
  *
- * A publish that was building off-lock when the drop ran finds the pointer gone at its commit and
- * rebases onto an empty collection: its records then start the collection afresh.
+ * The applied records go too: run ids and message ids start over with the collection, so a run id
+ * or a message redelivered from before the drop applies to the new collection.
  */
 export class CollectionInUseError extends EmbedflowError {}
 
 export interface DropDeps {
-  dynamo: DynamoDBDocumentClient;
-  table: string;
+  items: ItemStore;
   pointers: PointerStore;
   lock: LeaseLock;
-  snapshots: SnapshotStore;
-  catalog: CollectionCatalog;
+  buildLease: LeaseLock;
+  log: CommitLog;
+  snapshots: Pick<SnapshotObjects, 'listKeys' | 'deleteKeys' | 'pruneCache'>;
+  changeSets: Pick<ChangeSetStore, 'list' | 'deleteKeys'>;
+  catalog: Pick<CollectionCatalog, 'remove'>;
 }
 
 export interface DropResult {
@@ -32,45 +40,63 @@ export interface DropResult {
   droppedVersion: number;
   recordCount: number;
   snapshotsDeleted: number;
+  /** Log entries, their outcomes and the applied-run and message records removed. */
+  itemsDeleted: number;
 }
 
 export async function dropCollection(deps: DropDeps, collection: string): Promise<DropResult> {
-  const held = await deps.lock.tryAcquire(collection);
-  if (!held) {
-    const holder = (await deps.lock.list()).find((lock) => lock.collection === collection);
-    const lease = holder
-      ? ` by ${holder.owner}, lease ends in ${Math.ceil(holder.remainingMs / 1000)} s`
-      : '';
-    throw new CollectionInUseError(
-      `collection "${collection}" is being published (lock ${lockId(collection)} held${lease}): drop it once that run or stream is done`,
-    );
-  }
-  const pointer = await deps.pointers.read(collection);
-  // The catalog entry first: an interrupted drop then leaves a collection counted as external, never
-  // an old entry naming the embedder of vectors that are gone.
-  await deps.catalog.remove(collection);
-  await deps.dynamo.send(new DeleteCommand({ TableName: deps.table, Key: { pk: pointerKey(collection) } }));
-  const keys = await deps.snapshots.listKeys(collection);
-  await deps.snapshots.objects.deleteKeys(keys);
-  await deps.snapshots.pruneCache(collection, []);
+  const held: HeldLock[] = [];
   try {
-    await deps.dynamo.send(
-      new DeleteCommand({
-        TableName: deps.table,
-        Key: { pk: lockId(collection) },
-        ConditionExpression: '#owner = :owner',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: { ':owner': held.owner },
-      }),
+    for (const lease of [deps.buildLease, deps.lock]) {
+      const taken = await lease.tryHold(collection);
+      if (!taken) throw await inUse(lease, collection, 'is being published');
+      held.push(taken);
+    }
+    const pointer = await deps.pointers.read(collection);
+    const pending = await deps.log.pending(collection, pointer.publishedSeq, 1);
+    if (pending.length > 0) {
+      throw new CollectionInUseError(
+        `collection "${collection}" has committed changes waiting to be published (log entry ${pending[0]!.seq}, ${pending[0]!.label}): drop it once that run or stream is done`,
+      );
+    }
+    // The catalog entry first: an interrupted drop then leaves a collection counted as external,
+    // never an old entry naming the embedder of vectors that are gone.
+    await deps.catalog.remove(collection);
+    const families = await Promise.all(
+      ['log', 'outcome', 'applied'].map((family) => deps.items.scan(`${family}#${collection}#`)),
     );
-  } catch (error) {
-    // Our lease ran out during the drop and a publisher holds the lock now: the lock is theirs.
-    if (!isConditionalCheckFailed(error)) throw error;
+    const keys = [
+      ...families.flat().map(({ key }) => key),
+      `loghead#${collection}`,
+      dimensionKey(collection),
+    ];
+    for (const key of keys) {
+      for (const lease of held) lease.assertHeld();
+      await deps.items.delete(key);
+    }
+    await deps.items.delete(pointerKey(collection));
+    const snapshotKeys = await deps.snapshots.listKeys(collection);
+    await deps.snapshots.deleteKeys(snapshotKeys);
+    await deps.changeSets.deleteKeys((await deps.changeSets.list(collection)).map((object) => object.key));
+    await deps.snapshots.pruneCache(collection, []);
+    return {
+      collection,
+      droppedVersion: pointer.version,
+      recordCount: pointer.recordCount,
+      snapshotsDeleted: snapshotKeys.length,
+      itemsDeleted: keys.length - 2,
+    };
+  } finally {
+    await Promise.all(held.map((lease) => lease.release()));
   }
-  return {
-    collection,
-    droppedVersion: pointer.version,
-    recordCount: pointer.recordCount,
-    snapshotsDeleted: keys.length,
-  };
+}
+
+async function inUse(lease: LeaseLock, collection: string, doing: string): Promise<CollectionInUseError> {
+  const holder = (await lease.list()).find((lock) => lock.collection === collection);
+  const detail = holder
+    ? ` (${holder.lockId} held by ${holder.owner}, lease ends in ${Math.ceil(holder.remainingMs / 1000)} s)`
+    : '';
+  return new CollectionInUseError(
+    `collection "${collection}" ${doing}${detail}: drop it once that run or stream is done`,
+  );
 }
