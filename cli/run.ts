@@ -248,7 +248,7 @@ export function collectSummaries(output: unknown, events: HistoryEvent[] = []): 
   return collections;
 }
 
-function collectionLine(name: string, c: RunSummary['collections'][string]): string {
+function collectionLine(name: string, c: RunSummary['collections'][string], runId: string): string {
   const counts = `${c.deltas} deltas, ${c.chunks} chunks of ${c.chunkSize}, ${c.intermediateMerges} intermediate merges`;
   if (c.status === 'failed')
     return `  ${name}: NOT PUBLISHED: ${c.error.name}: ${c.error.message} (${counts})`;
@@ -257,7 +257,7 @@ function collectionLine(name: string, c: RunSummary['collections'][string]): str
   }
   const shortCircuit = c.shortCircuit ? ' (short circuit)' : '';
   if (c.status === 'already-applied') {
-    return `  ${name}: run already applied, nothing changed (v${c.snapshotVersion}, ${c.recordCount} records)`;
+    return `  ${name}: run ${runId} already applied, nothing changed (v${c.snapshotVersion}, ${c.recordCount} records)`;
   }
   const version =
     c.status === 'no-change'
@@ -280,7 +280,7 @@ export function renderRunSummary(summary: RunSummary): string {
   ];
   if (summary.error) lines.push(`  ${summary.error.name}: ${summary.error.message}`);
   for (const [name, outcome] of Object.entries(summary.collections))
-    lines.push(collectionLine(name, outcome));
+    lines.push(collectionLine(name, outcome, summary.runId));
   if (summary.demoDimension !== undefined && summary.status === 'SUCCEEDED')
     lines.push('', demoNote(summary));
   return lines.join('\n');

@@ -65,7 +65,8 @@ describe('the demo', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/words: run demo-1 already applied, nothing changed \(v1, \d+ records\)/);
     expect(again.stdout).not.toMatch(/published version/);
-    expect(again.stderr).toContain('words: already applied, nothing changed (version 1)');
+    // The run id's execution succeeded: nothing runs again (the execution store says so).
+    expect(again.stderr).toContain('run demo-1 was already applied by execution demo-1: nothing changed');
   });
 });
 

@@ -39,6 +39,7 @@ export interface DropResult {
   /** The version the pointer named before the drop (0: there was none). */
   droppedVersion: number;
   recordCount: number;
+  /** Snapshot archives removed (each with its id list). */
   snapshotsDeleted: number;
   /** Log entries, their outcomes and the applied-run and message records removed. */
   itemsDeleted: number;
@@ -83,7 +84,7 @@ export async function dropCollection(deps: DropDeps, collection: string): Promis
       collection,
       droppedVersion: pointer.version,
       recordCount: pointer.recordCount,
-      snapshotsDeleted: snapshotKeys.length,
+      snapshotsDeleted: snapshotKeys.filter((key) => key.endsWith('.tar')).length,
       itemsDeleted: keys.length - 2,
     };
   } finally {
