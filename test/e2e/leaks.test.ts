@@ -23,12 +23,16 @@ const inputs: string[] = [];
 const chromaServers = () => processesMatching('cli.mjs', 'run --path', data.dataDir);
 const workEntries = async () => (await readdir(join(data.dataDir, 'work')).catch(() => [])).sort();
 
+const SHORT_LEASE = { LOCK_DURATION_SECONDS: '6', HEARTBEAT_INTERVAL_SECONDS: '2' };
+
 function start(args: string[]): {
   child: ChildProcess;
   exited: Promise<{ code: number | null; stderr: string }>;
 } {
   const child = spawn(process.execPath, [CLI, ...args, '--data-dir', data.dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A killed publisher's build lease lapses in seconds, so the next command does not wait a minute.
+    env: { ...process.env, ...SHORT_LEASE },
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -46,7 +50,11 @@ async function startAndWaitForBuild(args: string[]) {
   const started = start(args);
   await eventually(
     `a Chroma server of ${args[0]}`,
-    async () => ((await chromaServers()).length > 0 ? true : undefined),
+    async () => {
+      if (started.child.exitCode !== null)
+        throw new Error(`${args[0]} exited early: ${await started.exited.then((e) => e.stderr)}`);
+      return (await chromaServers()).length > 0 ? true : undefined;
+    },
     120_000,
   );
   return started;
@@ -154,12 +162,12 @@ describe('local stacks', () => {
         EMBEDFLOW_STACK_WATCH_PID: String(watched.pid),
       });
       expect(up.code, up.stderr).toBe(0);
-      expect(await processesMatching('services-main.ts', dataDir)).toEqual([
+      expect(await processesMatching('services-main.', dataDir)).toEqual([
         expect.objectContaining({ pid: Number(up.json.pid) }),
       ]);
       watched.kill('SIGKILL');
       await eventually('the stack to stop', async () =>
-        (await processesMatching('services-main.ts', dataDir)).length === 0 ? true : undefined,
+        (await processesMatching('services-main.', dataDir)).length === 0 ? true : undefined,
       );
     } finally {
       watched.kill('SIGKILL');

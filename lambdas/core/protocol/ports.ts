@@ -19,8 +19,9 @@ export const systemClock: Clock = {
   sleep: (ms, signal) =>
     new Promise((resolve) => {
       if (signal?.aborted) return resolve();
+      // Not unref'd: a wait inside the protocol (a publisher waiting for a build, a lock backoff)
+      // is what keeps a process with nothing else to do alive; heartbeats stop through `signal`.
       const timer = setTimeout(done, Math.max(0, ms));
-      timer.unref?.();
       signal?.addEventListener('abort', done, { once: true });
       function done() {
         clearTimeout(timer);
