@@ -34,12 +34,19 @@ function transitions(state) {
     if (state.Default) out.push([state.Default, 'Default', 'choice']);
   } else if (state.Next) out.push([state.Next, '', 'next']);
   else if (state.End || state.Type === 'Succeed') out.push([null, '', 'next']);
-  for (const catcher of state.Catch ?? []) out.push([catcher.Next, 'Catch', 'catch']);
+  for (const catcher of state.Catch ?? []) {
+    // A Catch that goes where Next goes would be drawn on top of it: one edge, labelled, says both.
+    const same = out.find(([target, , kind]) => kind === 'next' && target === catcher.Next);
+    if (same) same[1] = 'also on Catch';
+    else out.push([catcher.Next, 'Catch', 'catch']);
+  }
   return out;
 }
 
 function addEdge(graph, from, to, label, kind) {
-  const edge = { kind, label, minlen: 1 };
+  // A Choice's edges span two ranks: their labels then sit between rows, clear of the edges that
+  // converge on the same target from further up (a Map's Catch, say).
+  const edge = { kind, label, minlen: kind === 'choice' ? 2 : 1 };
   if (label) Object.assign(edge, { width: label.length * 6.4 + 8, height: 16, labelpos: 'c' });
   graph.setEdge(from, to, edge, `${kind}:${from}->${to}:${label}`);
 }
