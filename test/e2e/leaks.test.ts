@@ -162,9 +162,10 @@ describe('local stacks', () => {
         EMBEDFLOW_STACK_WATCH_PID: String(watched.pid),
       });
       expect(up.code, up.stderr).toBe(0);
-      expect(await processesMatching('services-main.', dataDir)).toEqual([
-        expect.objectContaining({ pid: Number(up.json.pid) }),
-      ]);
+      // The stack's process and its DynamoDB child: both must go.
+      const stack = await processesMatching('services-main.', dataDir);
+      expect(stack).toHaveLength(2);
+      expect(stack.map((process) => process.pid)).toContain(Number(up.json.pid));
       watched.kill('SIGKILL');
       await eventually('the stack to stop', async () =>
         (await processesMatching('services-main.', dataDir)).length === 0 ? true : undefined,
