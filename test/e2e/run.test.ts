@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { ensureStack } from '../../cli/stack.ts';
+import { systemClock } from '../../lambdas/core/protocol/ports.ts';
+import { publish } from '../../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../../lambdas/core/records/changes.ts';
+import { createRuntime, publishDeps } from '../../lambdas/core/runtime.ts';
 import { useCliDataDir } from '../helpers/cli.ts';
 import { deltaFiles, writeInputDir } from '../helpers/input-dir.ts';
+import { makeUpserts } from '../helpers/records.ts';
 
 /** The workflow end to end through the real CLI, on a local stack in a temp data directory. */
-const { cli } = useCliDataDir('e2e');
+const data = useCliDataDir('e2e');
+const { cli } = data;
+const dataDir = () => data.dataDir;
 // Small records keep the demo fast; delta and chunk counts are the defaults of CONTRACT.md.
 const SMALL = ['--records-per-delta', '4', '--dim', '16'];
 
@@ -149,5 +157,32 @@ describe('run --demo', () => {
     const byText = await cli(['query', '--collection', 'lines', '--text', 'CORNER MARKET receipt', '--json']);
     expect(byText.code, byText.stderr).toBe(0);
     expect(byText.json.results[0].document).toMatch(/CORNER MARKET/);
+  });
+});
+
+describe('change sets', () => {
+  it("a run's change set is its copied segments, and they go once published and past the grace", async () => {
+    const input = await writeInputDir(deltaFiles('changesets', 'cs', 20, 3, 8));
+    const run = await cli(['run', '--input', input, '--run-id', 'cs-1', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json.collections.changesets).toMatchObject({ chunks: 2, recordCount: 60 });
+    const { env } = await ensureStack(dataDir());
+    const rt = createRuntime({ ...env, POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' });
+    const stored = (await rt.changeSets.list('changesets')).map((object) => object.key);
+    expect(stored.filter((key) => key.endsWith('.segments.json'))).toHaveLength(1);
+    expect(stored.filter((key) => /\/part-\d+\.arrow$/.test(key))).toHaveLength(2);
+
+    // Two hours later (past the hour's grace), the next publication removes the manifest and its parts.
+    const later = createRuntime(
+      { ...env, POWERTOOLS_LOG_LEVEL: 'SILENT', POWERTOOLS_METRICS_DISABLED: 'true' },
+      { ...systemClock, now: () => Date.now() + 2 * 3_600_000 },
+    );
+    const next = await publish(
+      publishDeps(later),
+      'changesets',
+      opsChange('cs-2', makeUpserts('cs-2', 2, 8)),
+    );
+    expect(next).toMatchObject({ status: 'published', recordCount: 62 });
+    expect(await rt.changeSets.list('changesets')).toEqual([]);
   });
 });
