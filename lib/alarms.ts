@@ -50,7 +50,7 @@ export class Alarms extends Construct {
       }),
       handlerMetric('CasConflicts', 'Sum').createAlarm(this, 'CasConflictsSustained', {
         alarmDescription:
-          'Pointer compare-and-swap conflicts in every period: see docs/deploy.md "CAS conflicts"',
+          'Pointer swaps lost by builds (replayed) in every period: see docs/deploy.md "CAS conflicts"',
         threshold: 0,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: props.casConflictPeriods,

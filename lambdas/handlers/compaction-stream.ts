@@ -10,7 +10,11 @@ export const handler = async (event: { Records: StreamRecord[] }) => {
   const result = await compactBatch(runtime(), event.Records);
   for (const failure of result.failures) logger.warn('stream message not applied', { ...failure });
   for (const publish of Object.values(result.publishes)) {
-    recordMetrics({ LockHoldMs: publish.lockHoldMs, CasConflicts: publish.casRetries });
+    recordMetrics({
+      LockHoldMs: publish.lockHoldMs,
+      LogAppendConflicts: publish.casRetries,
+      CasConflicts: publish.swapReplays,
+    });
   }
   return { batchItemFailures: result.batchItemFailures };
 };

@@ -18,7 +18,9 @@ export const finalMergeHandler = (progress?: ProgressReporter) => async (event: 
     LockHoldMs: summary.lockHoldMs,
     FinalMergeMs: summary.finalMergeMs,
     SegmentsMerged: state.segments?.length ?? 0,
-    CasConflicts: summary.casRetries,
+    // Lost log sequence numbers are normal and cheap; a lost pointer swap is what the alarm watches.
+    LogAppendConflicts: summary.casRetries,
+    CasConflicts: summary.swapReplays,
     RecordsPublished: summary.recordCount,
   });
   return summary;

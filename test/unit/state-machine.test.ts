@@ -196,6 +196,7 @@ function dataPlaneDoubles(
         lockHoldMs: 1,
         lockAcquireMs: 1,
         casRetries: 0,
+        swapReplays: 0,
         publishMs: 1,
         commitMs: 1,
         waitMs: 0,

@@ -20,6 +20,7 @@ export type MetricName =
   | 'ChunkCount'
   | 'SegmentsMerged'
   | 'CasConflicts'
+  | 'LogAppendConflicts'
   | 'LockCollisions'
   | 'RecordsPublished'
   | 'HeartbeatFailures'
@@ -32,6 +33,7 @@ const UNITS: Record<MetricName, (typeof MetricUnit)[keyof typeof MetricUnit]> = 
   ChunkCount: MetricUnit.Count,
   SegmentsMerged: MetricUnit.Count,
   CasConflicts: MetricUnit.Count,
+  LogAppendConflicts: MetricUnit.Count,
   LockCollisions: MetricUnit.Count,
   RecordsPublished: MetricUnit.Count,
   HeartbeatFailures: MetricUnit.Count,

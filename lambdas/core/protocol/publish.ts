@@ -46,8 +46,10 @@ export interface PublishResult {
   dimension: number | null;
   /** Writing the change set and appending the entry. */
   commitMs: number;
-  /** Sequence numbers lost to other writers while appending. */
+  /** Sequence numbers lost to other writers while appending (normal under concurrency, cheap). */
   casRetries: number;
+  /** Pointer swaps this publisher's builds lost and replayed (a builder whose lease lapsed). */
+  swapReplays: number;
   /** From the append until the pointer passed the entry. */
   waitMs: number;
   /** The collection lock (single-phase only: a log commit waits behind no lock). */
@@ -272,6 +274,7 @@ function result(
     dimension: head.dimension,
     commitMs: round(tracker.commitMs),
     casRetries: tracker.conflicts,
+    swapReplays: tracker.builds.reduce((sum, build) => sum + build.replays, 0),
     waitMs: round(tracker.waitMs),
     lockAcquireMs: round(tracker.acquireMs),
     lockHoldMs: round(tracker.holdMs),

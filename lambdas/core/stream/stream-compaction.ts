@@ -41,6 +41,8 @@ export interface CollectionPublish {
   snapshotVersion?: number;
   commitMs?: number;
   casRetries?: number;
+  /** Pointer swaps lost and replayed by the builds this invocation did. */
+  swapReplays?: number;
   /** The collection lock's hold: a log commit holds none; single-phase holds it through the build. */
   lockHoldMs?: number;
 }
@@ -162,6 +164,7 @@ async function compactCollection(
       snapshotVersion: result.snapshotVersion,
       commitMs: result.commitMs,
       casRetries: result.casRetries,
+      swapReplays: result.swapReplays,
       lockHoldMs: result.lockHoldMs,
     } satisfies CollectionPublish;
   };
@@ -191,6 +194,7 @@ async function compactCollection(
     snapshotVersion: versionWith(after, committed.seq)?.version ?? after.version,
     commitMs: committed.commitMs,
     casRetries: committed.casRetries,
+    swapReplays: committed.builds.reduce((sum, build) => sum + build.replays, 0),
     lockHoldMs: 0,
   };
 }

@@ -96,6 +96,7 @@ export function collectionSummary(
     | 'lockHoldMs'
     | 'lockAcquireMs'
     | 'casRetries'
+    | 'swapReplays'
     | 'publishMs'
     | 'commitMs'
     | 'waitMs'
@@ -118,6 +119,7 @@ export function collectionSummary(
     lockHoldMs: result.lockHoldMs,
     lockAcquireMs: result.lockAcquireMs,
     casRetries: result.casRetries,
+    swapReplays: result.swapReplays,
     commitMs: result.commitMs,
     waitMs: result.waitMs,
     logSeq: result.seq,

@@ -73,6 +73,8 @@ export interface CollectionSummary {
   lockHoldMs: number;
   lockAcquireMs: number;
   casRetries: number;
+  /** Pointer swaps its builds lost and replayed onto their open copy. */
+  swapReplays: number;
   /** Writing the run's change set and appending its log entry. */
   commitMs: number;
   /** From the append until a publication included the run. */
@@ -103,6 +105,7 @@ export type PublishedWithError = Omit<
   | 'lockHoldMs'
   | 'lockAcquireMs'
   | 'casRetries'
+  | 'swapReplays'
   | 'finalMergeMs'
   | 'records'
   | 'groupSize'
