@@ -11,7 +11,7 @@ import { table, UsageError } from './output.ts';
 
 /** `embedflow collections list | drop NAME`: what exists, and starting a collection over. */
 export function catalogOf(rt: Runtime): CollectionCatalog {
-  return new CollectionCatalog(rt.aws.dynamo, rt.aws.table);
+  return new CollectionCatalog(rt.items, rt.aws.dynamo, rt.aws.table);
 }
 
 export async function listCollections(rt: Runtime): Promise<Rendered> {

@@ -158,7 +158,7 @@ describe('rollback to the current version', () => {
 describe('collections drop', () => {
   const dropDeps = () => ({
     ...rt,
-    catalog: new CollectionCatalog(rt.aws.dynamo, rt.aws.table),
+    catalog: new CollectionCatalog(rt.items, rt.aws.dynamo, rt.aws.table),
   });
 
   it('is refused while a build holds the collection build lease', async () => {

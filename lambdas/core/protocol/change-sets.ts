@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { RecordOp } from '../records/records.ts';
 
 /**
@@ -53,6 +54,10 @@ export interface ChangeSetStore {
 }
 
 export const CHANGESET_PREFIX = 'changesets/';
+
+/** A fresh key for a change set: its label and a nonce, so two writers of one label never collide. */
+export const newChangeSetKey = (collection: string, label: string, extension: string) =>
+  `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.${extension}`;
 
 /** What a publisher commits: written once as a change set, then appended to the log. */
 export type NewChange =

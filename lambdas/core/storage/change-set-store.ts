@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import {
   CHANGESET_PREFIX,
   type ChangeSetBody,
   type ChangeSetStore,
+  newChangeSetKey,
   type StreamChange,
   type WrittenChangeSet,
 } from '../protocol/change-sets.ts';
@@ -29,7 +29,7 @@ export class S3ChangeSetStore implements ChangeSetStore {
     ops: AsyncIterable<RecordOp> | Iterable<RecordOp>,
     dimension: number | null,
   ): Promise<WrittenChangeSet> {
-    const key = `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.arrow`;
+    const key = newChangeSetKey(collection, label, 'arrow');
     const dir = await mkdtemp(join(tmpdir(), 'embedflow-changeset-'));
     try {
       const file = join(dir, 'changeset.arrow');
@@ -46,7 +46,7 @@ export class S3ChangeSetStore implements ChangeSetStore {
     label: string,
     messages: StreamChange[],
   ): Promise<WrittenChangeSet> {
-    const key = `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.json`;
+    const key = newChangeSetKey(collection, label, 'json');
     await this.objects.uploadStream(
       key,
       Buffer.from(JSON.stringify({ messages: messages.map(encodeMessage) })),
@@ -68,7 +68,7 @@ export class S3ChangeSetStore implements ChangeSetStore {
     segments: { key: string; records: number }[],
     dimension: number | null,
   ): Promise<WrittenChangeSet> {
-    const key = `${CHANGESET_PREFIX}${collection}/${label}-${randomUUID().slice(0, 8)}.segments.json`;
+    const key = newChangeSetKey(collection, label, 'segments.json');
     const partsPrefix = key.replace(/\.json$/, '');
     const limit = pLimit(4);
     const parts = await Promise.all(

@@ -1,11 +1,6 @@
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  ScanCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isConditionalCheckFailed } from '../errors.ts';
+import type { Item, ItemStore } from '../protocol/ports.ts';
 
 /**
  * What the pointer does not say about a collection: which embedder produced its vectors. One small
@@ -27,17 +22,20 @@ export interface CatalogEntry {
 export const catalogKey = (collection: string) => `catalog#${collection}`;
 const CATALOG_PREFIX = 'catalog#';
 
+/**
+ * Reads, lists and removes through the item store; `record` alone speaks DynamoDB itself, since
+ * keeping `createdAt` while naming the embedder is one UpdateItem the item store does not offer.
+ */
 export class CollectionCatalog {
   constructor(
+    private readonly items: ItemStore,
     private readonly dynamo: DynamoDBDocumentClient,
     private readonly table: string,
   ) {}
 
   async get(collection: string): Promise<CatalogEntry | null> {
-    const { Item } = await this.dynamo.send(
-      new GetCommand({ TableName: this.table, Key: { pk: catalogKey(collection) }, ConsistentRead: true }),
-    );
-    return Item ? withoutKey(Item) : null;
+    const item = await this.items.get(catalogKey(collection));
+    return item ? withoutKey(item) : null;
   }
 
   /** The embedder of a collection: its entry's, else "external". */
@@ -78,29 +76,15 @@ export class CollectionCatalog {
   }
 
   async remove(collection: string): Promise<void> {
-    await this.dynamo.send(new DeleteCommand({ TableName: this.table, Key: { pk: catalogKey(collection) } }));
+    await this.items.delete(catalogKey(collection));
   }
 
   async list(): Promise<CatalogEntry[]> {
-    const entries: CatalogEntry[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.dynamo.send(
-        new ScanCommand({
-          TableName: this.table,
-          FilterExpression: 'begins_with(pk, :prefix)',
-          ExpressionAttributeValues: { ':prefix': CATALOG_PREFIX },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) entries.push(withoutKey(item));
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return entries;
+    return (await this.items.scan(CATALOG_PREFIX)).map(({ item }) => withoutKey(item));
   }
 }
 
-function withoutKey(item: Record<string, unknown>): CatalogEntry {
+function withoutKey(item: Item | Record<string, unknown>): CatalogEntry {
   const { pk: _pk, ...entry } = item;
   return entry as unknown as CatalogEntry;
 }

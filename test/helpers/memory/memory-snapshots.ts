@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { StorageError } from '../../../lambdas/core/errors.ts';
-import type {
-  ChangeSetBody,
-  ChangeSetStore,
-  StreamChange,
-  WrittenChangeSet,
+import {
+  type ChangeSetBody,
+  type ChangeSetStore,
+  newChangeSetKey,
+  type StreamChange,
+  type WrittenChangeSet,
 } from '../../../lambdas/core/protocol/change-sets.ts';
 import type { Pointer } from '../../../lambdas/core/protocol/pointer.ts';
 import type { SnapshotBuilder, SnapshotObjects, Workspace } from '../../../lambdas/core/protocol/ports.ts';
@@ -134,7 +135,7 @@ export class MemoryChangeSets implements ChangeSetStore {
     const all: RecordOp[] = [];
     for await (const op of ops) all.push(op);
     await jitter(this.random);
-    const key = `changesets/${collection}/${label}-${randomUUID().slice(0, 8)}.arrow`;
+    const key = newChangeSetKey(collection, label, 'arrow');
     this.objects.set(key, { kind: 'ops', dimension, ops: all });
     this.writtenAt.set(key, this.now());
     return { key, kind: 'ops', records: all.length, dimension };
@@ -150,7 +151,7 @@ export class MemoryChangeSets implements ChangeSetStore {
     messages: StreamChange[],
   ): Promise<WrittenChangeSet> {
     await jitter(this.random);
-    const key = `changesets/${collection}/${label}-${randomUUID().slice(0, 8)}.json`;
+    const key = newChangeSetKey(collection, label, 'json');
     this.objects.set(key, { kind: 'messages', messages: structuredClone(messages) });
     this.writtenAt.set(key, this.now());
     const first = messages.flatMap((message) => message.ops).find((op) => op.op === 'upsert');
