@@ -138,10 +138,10 @@ export async function streamFile(
       }
       const withVectors = new Set(batch.map((line) => line.vectorsInto));
       for (const [collection, publish] of Object.entries(result.publishes)) {
-        if (publish.seq !== undefined && (publish.status === 'published' || publish.status === 'committed'))
-          committedSeqs.set(collection, [...(committedSeqs.get(collection) ?? []), publish.seq]);
         if (publish.commitMs !== undefined) commits.push(publish.commitMs);
         if (publish.status === 'published' || publish.status === 'committed') {
+          if (publish.seq !== undefined)
+            committedSeqs.set(collection, [...(committedSeqs.get(collection) ?? []), publish.seq]);
           publishes[collection] = (publishes[collection] ?? 0) + 1;
           // Vectors that came in messages: queries by --text cannot reproduce them.
           if (withVectors.has(collection)) await catalogOf(rt).record(collection, EXTERNAL_EMBEDDER);

@@ -50,7 +50,7 @@ export async function dropCollection(deps: DropDeps, collection: string): Promis
   try {
     for (const lease of [deps.buildLease, deps.lock]) {
       const taken = await lease.tryHold(collection);
-      if (!taken) throw await inUse(lease, collection, 'is being published');
+      if (!taken) throw await inUse(lease, collection);
       held.push(taken);
     }
     const pointer = await deps.pointers.read(collection);
@@ -66,11 +66,8 @@ export async function dropCollection(deps: DropDeps, collection: string): Promis
     const families = await Promise.all(
       ['log', 'outcome', 'applied'].map((family) => deps.items.scan(`${family}#${collection}#`)),
     );
-    const keys = [
-      ...families.flat().map(({ key }) => key),
-      `loghead#${collection}`,
-      dimensionKey(collection),
-    ];
+    const familyKeys = families.flat().map(({ key }) => key);
+    const keys = [...familyKeys, `loghead#${collection}`, dimensionKey(collection)];
     for (const key of keys) {
       for (const lease of held) lease.assertHeld();
       await deps.items.delete(key);
@@ -85,19 +82,19 @@ export async function dropCollection(deps: DropDeps, collection: string): Promis
       droppedVersion: pointer.version,
       recordCount: pointer.recordCount,
       snapshotsDeleted: snapshotKeys.filter((key) => key.endsWith('.tar')).length,
-      itemsDeleted: keys.length - 2,
+      itemsDeleted: familyKeys.length,
     };
   } finally {
     await Promise.all(held.map((lease) => lease.release()));
   }
 }
 
-async function inUse(lease: LeaseLock, collection: string, doing: string): Promise<CollectionInUseError> {
+async function inUse(lease: LeaseLock, collection: string): Promise<CollectionInUseError> {
   const holder = (await lease.list()).find((lock) => lock.collection === collection);
   const detail = holder
     ? ` (${holder.lockId} held by ${holder.owner}, lease ends in ${Math.ceil(holder.remainingMs / 1000)} s)`
     : '';
   return new CollectionInUseError(
-    `collection "${collection}" ${doing}${detail}: drop it once that run or stream is done`,
+    `collection "${collection}" is being published${detail}: drop it once that run or stream is done`,
   );
 }

@@ -153,3 +153,9 @@ export function advancedPointer(base: Pointer, publishedSeq: number, now = new D
     publishedSeq,
   };
 }
+
+/** The first retained version that contains entry `seq`: the one that published it (none: a fold that changed nothing). */
+export function versionWith(head: Pointer, seq: number): Pointer['history'][number] | undefined {
+  if (head.publishedSeq < seq) return undefined;
+  return [...head.history].reverse().find((entry) => entry.seq >= seq);
+}

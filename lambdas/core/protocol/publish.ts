@@ -4,7 +4,7 @@ import type { EntryOutcome } from './applied.ts';
 import type { NewChange, WrittenChangeSet } from './change-sets.ts';
 import { claimDimension } from './dimension.ts';
 import type { LeaseLock } from './lock.ts';
-import type { Pointer } from './pointer.ts';
+import { type Pointer, versionWith } from './pointer.ts';
 import type { ItemStore } from './ports.ts';
 import {
   type BuildReport,
@@ -286,12 +286,6 @@ function result(
     failedMessages: outcome.failedMessages ?? [],
     deletedObjects: tracker.builds.reduce((sum, build) => sum + build.deletedObjects, 0),
   };
-}
-
-/** The first retained version that contains entry `seq`: the one that published it (none: a fold that changed nothing). */
-export function versionWith(head: Pointer, seq: number): Pointer['history'][number] | undefined {
-  if (head.publishedSeq < seq) return undefined;
-  return [...head.history].reverse().find((entry) => entry.seq >= seq);
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;

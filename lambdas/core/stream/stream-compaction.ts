@@ -1,6 +1,7 @@
 import { describeError } from '../errors.ts';
 import { collectionDimension } from '../protocol/dimension.ts';
-import { commitAndSettle, type PublishDeps, publish, versionWith } from '../protocol/publish.ts';
+import { versionWith } from '../protocol/pointer.ts';
+import { commitAndSettle, type PublishDeps, publish } from '../protocol/publish.ts';
 import { validateCollectionName } from '../records/records.ts';
 import { publishDeps, type Runtime } from '../runtime.ts';
 import type { ObjectStore } from '../storage/object-store.ts';

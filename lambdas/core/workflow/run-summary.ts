@@ -1,5 +1,5 @@
 import { causeMessage } from '../errors.ts';
-import type { SnapshotVersion } from '../protocol/pointer.ts';
+import { type SnapshotVersion, versionWith } from '../protocol/pointer.ts';
 import type { Runtime } from '../runtime.ts';
 import type { CollectionOutcome, CollectionSummary, FailedCollection } from './workflow-state.ts';
 
@@ -37,9 +37,7 @@ export function publishedVersionIn(rt: Pick<Runtime, 'applied' | 'pointers'>): P
   return async (collection, runId) => {
     const seq = await rt.applied.runAppliedAt(collection, runId);
     if (seq === undefined) return undefined;
-    const pointer = await rt.pointers.read(collection);
-    if (pointer.publishedSeq < seq) return undefined;
-    return pointer.history.filter((version) => version.seq >= seq).at(-1);
+    return versionWith(await rt.pointers.read(collection), seq);
   };
 }
 
