@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { idsKeyOf } from '../../lambdas/core/protocol/ports.ts';
 import { createRuntime, type Runtime } from '../../lambdas/core/runtime.ts';
 import { type LocalServices, startLocalServices } from '../../local/services.ts';
 
@@ -52,7 +53,7 @@ export async function storedSnapshots(rt: Runtime, collection: string): Promise<
   const listed = await rt.snapshots.listKeys(collection);
   const tars = listed.filter((key) => key.endsWith('.tar'));
   const idLists = listed.filter((key) => key.endsWith('.ids.gz'));
-  const expected = tars.map((key) => key.replace(/\.tar$/, '.ids.gz'));
+  const expected = tars.map(idsKeyOf);
   if (JSON.stringify(idLists.sort()) !== JSON.stringify(expected.sort()))
     throw new Error(`snapshots and id lists disagree for ${collection}: ${JSON.stringify(listed)}`);
   return tars.sort();
