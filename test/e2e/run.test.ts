@@ -161,7 +161,7 @@ describe('run --demo', () => {
 });
 
 describe('change sets', () => {
-  it("a run's change set is its copied segments, and they go once published and past the grace", async () => {
+  it("a run's change set is its copied segments and their presence, and they go once published and past the grace", async () => {
     const input = await writeInputDir(deltaFiles('changesets', 'cs', 20, 3, 8));
     const run = await cli(['run', '--input', input, '--run-id', 'cs-1', '--json']);
     expect(run.code, run.stderr).toBe(0);
@@ -171,6 +171,12 @@ describe('change sets', () => {
     const stored = (await rt.changeSets.list('changesets')).map((object) => object.key);
     expect(stored.filter((key) => key.endsWith('.segments.json'))).toHaveLength(1);
     expect(stored.filter((key) => /\/part-\d+\.arrow$/.test(key))).toHaveLength(2);
+    // Its presence (the chunk segments' combined) lets a stream commit check updates against it unread.
+    const manifest = stored.find((key) => key.endsWith('.segments.json'))!;
+    expect(stored).toContain(`${manifest}.ids.json.gz`);
+    const presence = await rt.changeSets.presence(manifest);
+    expect(presence?.size).toBe(60);
+    expect([...presence!.values()].every((present) => present)).toBe(true);
 
     // Two hours later (past the hour's grace), the next publication removes the manifest and its parts.
     const later = createRuntime(

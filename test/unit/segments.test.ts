@@ -39,7 +39,12 @@ describe('segments', () => {
       { op: 'update', id: 'meta', metadata: { label: 'total' } },
     ];
     const { info, segment, rows } = await roundTrip('a.arrow', ops, 4);
-    expect(info).toEqual({ records: 3002, dimension: 4 });
+    expect(info).toMatchObject({ records: 3002, dimension: 4 });
+    // presence: upserts present, the tombstone absent, the update changes none
+    expect(info.presence.size).toBe(3001);
+    expect(info.presence.get('gone')).toBe(false);
+    expect(info.presence.get('x-01234')).toBe(true);
+    expect(info.presence.has('meta')).toBe(false);
     expect(segment.dimension).toBe(4);
     expect(rows.map((row) => row.id)).toEqual([...rows.map((row) => row.id)].sort());
     const original = upserts.find((op) => op.id === 'x-01234')!;

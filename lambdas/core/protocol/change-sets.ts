@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type Presence, presenceKeyOf } from '../records/presence.ts';
 import type { RecordOp } from '../records/records.ts';
 
 /**
@@ -48,6 +49,11 @@ export interface ChangeSetStore {
     dimension: number | null,
   ): Promise<WrittenChangeSet>;
   read(key: string): Promise<ChangeSetBody>;
+  /**
+   * The ids an ops change set leaves present or absent (presence.ts), or null when it has no
+   * presence stored (written before presences were): without reading its records.
+   */
+  presence(key: string): Promise<Presence | null>;
   /** Every change set of a collection, with when it was written (ms since the epoch). */
   list(collection: string): Promise<{ key: string; modifiedAt: number }[]>;
   deleteKeys(keys: string[]): Promise<void>;
@@ -79,7 +85,11 @@ export type NewChange =
       dimension(): Promise<number | null>;
     };
 
-/** The objects that belong to a change set: the key itself and, for copied segments, its parts. */
+/** The objects that belong to a change set: the key itself, its presence and, for copied segments, its parts. */
 export function belongsTo(changeSetKey: string, objectKey: string): boolean {
-  return objectKey === changeSetKey || objectKey.startsWith(`${changeSetKey.replace(/\.json$/, '')}/`);
+  return (
+    objectKey === changeSetKey ||
+    objectKey === presenceKeyOf(changeSetKey) ||
+    objectKey.startsWith(`${changeSetKey.replace(/\.json$/, '')}/`)
+  );
 }

@@ -39,7 +39,8 @@ export interface NewEntry {
 export const logKey = (collection: string, seq: number) =>
   `log#${collection}#${String(seq).padStart(12, '0')}`;
 const headKey = (collection: string) => `loghead#${collection}`;
-const READ_AHEAD = 25;
+/** Keys per read of the log: one BatchGetItem takes up to 100. */
+const READ_AHEAD = 100;
 
 export class CommitLog {
   constructor(
@@ -51,17 +52,20 @@ export class CommitLog {
 
   /**
    * Appends `entry` after everything committed so far, at or above `floorSeq + 1` (the pointer's
-   * publishedSeq). Returns the entry and how many sequence numbers were lost to other writers.
+   * publishedSeq). Returns the entry, how many sequence numbers were lost to other writers, and
+   * the raise of the head hint, still under way (it never fails: await it before the process may
+   * freeze). `hint`: the head hint, read by the caller while it wrote the change set.
    */
   async append(
     collection: string,
     entry: NewEntry,
     floorSeq: number,
-  ): Promise<{ entry: LogEntry; conflicts: number }> {
-    const hint = Number((await this.items.get(headKey(collection)))?.seq ?? 0);
+    hint: Promise<number> = this.headHint(collection),
+  ): Promise<{ entry: LogEntry; conflicts: number; headRaised: Promise<void> }> {
+    const start = Math.max(await hint, floorSeq) + 1;
     const commitId = randomUUID();
     let conflicts = 0;
-    for (let seq = Math.max(hint, floorSeq) + 1; ; seq++) {
+    for (let seq = start; ; seq++) {
       const committedAt = this.clock.now();
       const item: LogEntry & { ttl: number } = {
         collection,
@@ -85,19 +89,28 @@ export class CommitLog {
         what: `log entry ${seq} of "${collection}"`,
       });
       if (outcome.written) {
-        await this.raiseHead(collection, seq);
         const { ttl: _ttl, ...appended } = item;
-        return { entry: appended, conflicts };
+        return { entry: appended, conflicts, headRaised: this.raiseHead(collection, seq) };
       }
       conflicts++;
     }
   }
 
+  /** The highest sequence number appended, as far as the hint knows (0 when it cannot be read: it is only a hint). */
+  headHint(collection: string): Promise<number> {
+    return this.items.get(headKey(collection)).then(
+      (item) => Number(item?.seq ?? 0),
+      () => 0,
+    );
+  }
+
   /** The entries after `afterSeq`, in order, up to the first sequence number not yet appended. */
   async pending(collection: string, afterSeq: number, limit = 10_000): Promise<LogEntry[]> {
     const entries: LogEntry[] = [];
-    for (let next = afterSeq + 1; entries.length < limit; next += READ_AHEAD) {
-      const keys = Array.from({ length: READ_AHEAD }, (_, index) => logKey(collection, next + index));
+    for (let next = afterSeq + 1; entries.length < limit; ) {
+      const count = Math.min(limit - entries.length, READ_AHEAD);
+      const keys = Array.from({ length: count }, (_, index) => logKey(collection, next + index));
+      next += count;
       const found = await this.items.getMany(keys);
       for (const key of keys) {
         const item = found.get(key);

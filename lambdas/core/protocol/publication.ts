@@ -98,7 +98,11 @@ export async function buildUnderLease(
         }
         entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
         if (entries.length === 0) break;
-        workspace ??= await deps.builder.open(base);
+        if (!workspace) {
+          workspace = await deps.builder.open(base);
+          // Opening the snapshot takes a while: what was committed meanwhile goes into this build too.
+          entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
+        }
         const target = await workspace.target();
         countBefore = await target.count();
         if (copySeq === base.publishedSeq && countBefore !== base.recordCount) {
@@ -287,12 +291,20 @@ export const CHANGESET_GRACE_MS = 60 * 60_000;
  * Leaves no entry behind: after a builder lets its lease go, it looks once more; an entry
  * appended before that look is its to publish, and one appended after it finds the lease free.
  * So every committed entry is published by someone, even when its committer did not wait.
+ * `justCommitted`: the caller appended an entry a moment ago, so the first look is skipped (a
+ * builder that finds it already published lets the lease go at once).
  */
-export async function settle(deps: PublicationDeps, collection: string): Promise<BuildReport[]> {
+export async function settle(
+  deps: PublicationDeps,
+  collection: string,
+  { justCommitted = false } = {},
+): Promise<BuildReport[]> {
   const reports: BuildReport[] = [];
-  for (;;) {
-    const head = await deps.pointers.read(collection);
-    if ((await deps.log.pending(collection, head.publishedSeq, 1)).length === 0) return reports;
+  for (let look = !justCommitted; ; look = true) {
+    if (look) {
+      const head = await deps.pointers.read(collection);
+      if ((await deps.log.pending(collection, head.publishedSeq, 1)).length === 0) return reports;
+    }
     const held = await deps.buildLease.tryHold(collection);
     if (!held) return reports; // its holder settles after it lets go
     try {

@@ -78,6 +78,7 @@ export async function publish(
     let committed: Committed;
     try {
       committed = await commit(deps, collection, change, tracker);
+      await committed.headRaised;
       if (committed.pending) tracker.builds.push(await buildUnderLease(deps, held, collection));
     } finally {
       tracker.hold(await held.release());
@@ -90,20 +91,32 @@ export async function publish(
   }
   const committed = await commit(deps, collection, change, tracker);
   if (!committed.pending) return result(deps, collection, change, committed, tracker, started);
-  const waited = await awaitPublication(deps, collection, committed.seq, tracker);
+  const [waited] = await Promise.all([
+    awaitPublication(deps, collection, committed.seq, tracker),
+    committed.headRaised,
+  ]);
   tracker.builds.push(...(await settle(deps, collection)));
   return result(deps, collection, change, waited, tracker, started);
 }
 
-/** Commits a stream batch without waiting for its publication (it is durable in the log); folds it if nobody else is. */
+/**
+ * Commits a stream batch without waiting for its publication (it is durable in the log); folds it
+ * if nobody else is. `head`: the pointer the caller just read (its publishedSeq is the floor to
+ * append above, its dimension the one to check against).
+ */
 export async function commitAndSettle(
   deps: PublishDeps,
   collection: string,
   change: NewChange,
+  head?: Pointer,
 ): Promise<{ seq: number; commitMs: number; casRetries: number; builds: BuildReport[] }> {
   const tracker = new Tracker();
-  const committed = await commit(deps, collection, change, tracker);
-  const builds = committed.pending ? await settle(deps, collection) : [];
+  const committed = await commit(deps, collection, change, tracker, head);
+  // Our entry was appended a moment ago: unless it is published already, there is work to settle.
+  const [builds] = await Promise.all([
+    committed.pending ? settle(deps, collection, { justCommitted: true }) : [],
+    committed.headRaised,
+  ]);
   return { seq: committed.seq, commitMs: round(tracker.commitMs), casRetries: tracker.conflicts, builds };
 }
 
@@ -111,6 +124,8 @@ export { awaitPublication };
 
 interface Committed {
   seq: number;
+  /** The log head hint being raised after our append (never fails). */
+  headRaised?: Promise<void>;
   /** false: the change had already been applied by an earlier entry (`head` shows where). */
   pending: boolean;
   head?: Pointer;
@@ -122,10 +137,11 @@ async function commit(
   collection: string,
   change: NewChange,
   tracker: Tracker,
+  known?: Pointer,
 ): Promise<Committed> {
   const started = deps.clock.now();
   deps.onPhase?.('commit');
-  const head = await deps.pointers.read(collection);
+  const head = known ?? (await deps.pointers.read(collection));
   if (change.kind !== 'messages') {
     // A run that comes back (a retry, a redrive days later) finds where it was applied or committed.
     const earlier = await deps.applied.lookup(collection, [change.runId], []);
@@ -142,9 +158,11 @@ async function commit(
     const mine = appliedAt ?? pending.find((entry) => entry.runId === change.runId)?.seq;
     if (mine !== undefined) return { seq: mine, pending: true };
   }
+  // The head hint is read while the change set is written: one round trip less on the commit path.
+  const hint = deps.log.headHint(collection);
   const written = await writeChangeSet(deps, collection, change, head.dimension);
   await deps.faults?.('after-changeset');
-  const { entry, conflicts } = await deps.log.append(
+  const { entry, conflicts, headRaised } = await deps.log.append(
     collection,
     {
       changeSet: written,
@@ -153,11 +171,12 @@ async function commit(
       ...(change.kind === 'messages' && { messageIds: change.messages.map((message) => message.messageId) }),
     },
     head.publishedSeq,
+    hint,
   );
   await deps.faults?.('after-append');
   tracker.commitMs = deps.clock.now() - started;
   tracker.conflicts = conflicts;
-  return { seq: entry.seq, pending: true };
+  return { seq: entry.seq, pending: true, headRaised };
 }
 
 async function writeChangeSet(

@@ -15,6 +15,7 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import { BadInputError } from '../errors.ts';
+import { type Presence, PresenceRecorder } from './presence.ts';
 import { foldOps, type Metadata, type RecordOp } from './records.ts';
 
 /**
@@ -29,6 +30,8 @@ const OP_NAMES = ['upsert', 'delete', 'update'] as const;
 export interface SegmentInfo {
   records: number;
   dimension: number | null;
+  /** The ids it leaves present or absent: stored beside it (presence.ts). */
+  presence: Presence;
 }
 
 function schemaFor(dimension: number | null): Schema {
@@ -96,6 +99,7 @@ export async function writeSegmentFile(
   let pending: RecordOp[] = [];
   let records = 0;
   let lastId: string | undefined;
+  const presence = new PresenceRecorder();
   const flush = () => {
     if (pending.length > 0) writer.write(toBatch(schema, pending, width));
     pending = [];
@@ -109,6 +113,7 @@ export async function writeSegmentFile(
       );
     }
     pending.push(op);
+    presence.note(op);
     records++;
     if (pending.length >= BATCH_ROWS) flush();
   }
@@ -116,7 +121,7 @@ export async function writeSegmentFile(
   if (records === 0) writer.write(toBatch(schema, [], width));
   writer.finish();
   await finished(out);
-  return { records, dimension };
+  return { records, dimension, presence: presence.presence };
 }
 
 export type SegmentSource = AsyncIterable<Uint8Array> | NodeJS.ReadableStream;

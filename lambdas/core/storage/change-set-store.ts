@@ -10,16 +10,21 @@ import {
   type StreamChange,
   type WrittenChangeSet,
 } from '../protocol/change-sets.ts';
+import { combinePresence, encodePresence, type Presence, presenceKeyOf } from '../records/presence.ts';
 import type { RecordOp } from '../records/records.ts';
 import { mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
 import type { ObjectStore } from './object-store.ts';
+import { readPresence, uploadSegment } from './segment-objects.ts';
 
 const MESSAGE_SETS_CACHED = 500;
+const PRESENCES_CACHED = 50;
 
 /** Change sets in S3: `changesets/{collection}/{label}-{nonce}.arrow` (ops) or `.json` (messages). */
 export class S3ChangeSetStore implements ChangeSetStore {
   /** Message change sets are immutable and small: stream commits re-read the pending ones often. */
   private readonly messages = new Map<string, StreamChange[]>();
+  /** Presences are immutable too: every stream commit checks its updates against the pending runs'. */
+  private readonly presences = new Map<string, Presence>();
 
   constructor(private readonly objects: ObjectStore) {}
 
@@ -34,7 +39,8 @@ export class S3ChangeSetStore implements ChangeSetStore {
     try {
       const file = join(dir, 'changeset.arrow');
       const info = await writeSegmentFile(file, ops, dimension);
-      await this.objects.uploadFile(key, file);
+      await uploadSegment(this.objects, key, file, info.presence);
+      this.remember(key, info.presence);
       return { key, kind: 'ops', records: info.records, dimension };
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -71,15 +77,24 @@ export class S3ChangeSetStore implements ChangeSetStore {
     const key = newChangeSetKey(collection, label, 'segments.json');
     const partsPrefix = key.replace(/\.json$/, '');
     const limit = pLimit(4);
-    const parts = await Promise.all(
-      segments.map((segment, index) =>
-        limit(async () => {
-          const part = `${partsPrefix}/part-${String(index).padStart(5, '0')}.arrow`;
-          await this.objects.copy(segment.key, part);
-          return part;
-        }),
+    const [parts, presences] = await Promise.all([
+      Promise.all(
+        segments.map((segment, index) =>
+          limit(async () => {
+            const part = `${partsPrefix}/part-${String(index).padStart(5, '0')}.arrow`;
+            await this.objects.copy(segment.key, part);
+            return part;
+          }),
+        ),
       ),
-    );
+      Promise.all(segments.map((segment) => limit(() => readPresence(this.objects, segment.key)))),
+    ]);
+    // Without every segment's presence the change set has none: a stream commit then waits for it.
+    if (presences.every((presence) => presence !== null)) {
+      const presence = combinePresence(presences);
+      await this.objects.uploadStream(presenceKeyOf(key), encodePresence(presence), 'application/gzip');
+      this.remember(key, presence);
+    }
     await this.objects.putJson(key, { parts, dimension });
     const records = segments.reduce((sum, segment) => sum + segment.records, 0);
     return { key, kind: 'ops', records, dimension };
@@ -110,6 +125,22 @@ export class S3ChangeSetStore implements ChangeSetStore {
     }
     const segment = await openSegment(await this.objects.getStream(key));
     return { kind: 'ops', dimension: segment.dimension, ops: segment.rows };
+  }
+
+  async presence(key: string): Promise<Presence | null> {
+    const known = this.presences.get(key);
+    if (known) return known;
+    const presence = await readPresence(this.objects, key);
+    if (presence) this.remember(key, presence);
+    return presence;
+  }
+
+  private remember(key: string, presence: Presence) {
+    this.presences.set(key, presence);
+    for (const cached of this.presences.keys()) {
+      if (this.presences.size <= PRESENCES_CACHED) break;
+      this.presences.delete(cached);
+    }
   }
 
   async list(collection: string): Promise<{ key: string; modifiedAt: number }[]> {

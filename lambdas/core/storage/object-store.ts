@@ -34,10 +34,14 @@ export class ObjectStore {
   }
 
   async getText(key: string): Promise<string> {
+    return (await this.getBytes(key)).toString('utf8');
+  }
+
+  async getBytes(key: string): Promise<Buffer> {
     const body = await this.getStream(key);
     const chunks: Buffer[] = [];
     for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks);
   }
 
   async getStream(key: string): Promise<Readable> {

@@ -139,14 +139,16 @@ async function compactCollection(
   fail: (messageId: string, reason: string) => void,
 ): Promise<CollectionPublish> {
   const ids = received.map((entry) => entry.message.messageId);
-  const earlier = await deps.applied.lookup(collection, [], ids);
+  const [earlier, head] = await Promise.all([
+    deps.applied.lookup(collection, [], ids),
+    deps.pointers.read(collection),
+  ]);
   const fresh = received
     .map((entry) => entry.message)
     .filter((message) => !earlier.messages.has(message.messageId));
   if (fresh.length === 0)
     return { messages: received.length, applied: received.length, status: 'already-applied' };
 
-  const head = await deps.pointers.read(collection);
   const dimension = head.dimension ?? (await collectionDimension(deps.items, collection));
   const prepared = await prepareMessages(objects, fresh, collection, dimension);
   for (const failure of prepared.failed) fail(failure.messageId, failure.reason);
@@ -180,8 +182,9 @@ async function compactCollection(
   }
   const change = { kind: 'messages' as const, label: 'stream', messages: changes };
   const applied = received.length - failedNow;
-  const committed = await commitAndSettle(deps, collection, change);
-  const after = await deps.pointers.read(collection);
+  const committed = await commitAndSettle(deps, collection, change, head);
+  // Without a build of ours the entry is the lease holder's to publish: no need to look.
+  const after = committed.builds.length > 0 ? await deps.pointers.read(collection) : head;
   return {
     messages: received.length,
     applied,

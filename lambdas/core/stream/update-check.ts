@@ -1,7 +1,10 @@
+import pLimit from 'p-limit';
 import type { StreamChange } from '../protocol/change-sets.ts';
+import type { LogEntry } from '../protocol/commit-log.ts';
 import { planMessages } from '../protocol/message-plan.ts';
 import type { Pointer } from '../protocol/pointer.ts';
 import type { PublishDeps } from '../protocol/publish.ts';
+import { type Presence, PresenceRecorder } from '../records/presence.ts';
 import type { RecordTarget, StoredRecord } from '../records/record-target.ts';
 
 /**
@@ -10,8 +13,9 @@ import type { RecordTarget, StoredRecord } from '../records/record-target.ts';
  * log, so such a batch is checked and acknowledged without waiting for a build. The fold stays
  * the authority: a delete committed by someone else between this check and our append makes the
  * update fail when it applies, and that failure is logged and counted (MessagesRejected).
- * Returns null when it cannot decide cheaply (no id list for the snapshot, a pending run whose
- * records would have to be read): then the batch waits for its publication instead.
+ * A pending run's entry is judged by the presence stored beside its change set, never its records.
+ * Returns null when it cannot decide cheaply (no id list for the snapshot, a pending entry with no
+ * presence stored): then the batch waits for its publication instead.
  */
 export async function checkUpdates(
   deps: PublishDeps,
@@ -19,23 +23,34 @@ export async function checkUpdates(
   head: Pointer,
   changes: StreamChange[],
 ): Promise<{ ok: StreamChange[]; failed: { messageId: string; reason: string }[] } | null> {
-  const live = head.snapshotKey ? await deps.snapshots.getIds(head.snapshotKey) : new Set<string>();
+  const [live, pending] = await Promise.all([
+    head.snapshotKey ? deps.snapshots.getIds(head.snapshotKey) : new Set<string>(),
+    deps.log.pending(collection, head.publishedSeq),
+  ]);
   if (!live) return null;
-  const pending = await deps.log.pending(collection, head.publishedSeq);
-  if (pending.some((entry) => entry.kind === 'ops')) return null;
-  const present = new Map<string, boolean>();
-  for (const entry of pending) {
-    const body = await deps.changeSets.read(entry.changeSet);
-    if (body.kind !== 'messages') return null;
-    for (const op of body.messages.flatMap((message) => message.ops)) {
-      if (op.op === 'upsert') present.set(op.id, true);
-      else if (op.op === 'delete') present.set(op.id, false);
+  const limit = pLimit(deps.config.ioConcurrency);
+  const effects = await Promise.all(pending.map((entry) => limit(() => presenceOf(deps, entry))));
+  if (effects.some((effect) => effect === null)) return null;
+  const exists = (id: string) => {
+    for (let index = effects.length - 1; index >= 0; index--) {
+      const latest = effects[index]!.get(id); // the latest entry naming the id decides
+      if (latest !== undefined) return latest;
     }
-  }
-  const exists = (id: string) => present.get(id) ?? live.has(id);
+    return live.has(id);
+  };
   const plan = await planMessages(presenceOnly(collection, exists), changes, head.dimension);
   const failed = new Set(plan.failed.map((failure) => failure.messageId));
   return { ok: changes.filter((change) => !failed.has(change.messageId)), failed: plan.failed };
+}
+
+/** Which ids a pending entry leaves present or absent once it applies; null when that is not stored. */
+async function presenceOf(deps: PublishDeps, entry: LogEntry): Promise<Presence | null> {
+  if (entry.kind === 'ops') return deps.changeSets.presence(entry.changeSet);
+  const body = await deps.changeSets.read(entry.changeSet);
+  if (body.kind !== 'messages') return null;
+  const recorder = new PresenceRecorder();
+  for (const op of body.messages.flatMap((message) => message.ops)) recorder.note(op);
+  return recorder.presence;
 }
 
 /** A record target that only answers which ids exist: all a plan asks of it. */

@@ -15,6 +15,7 @@ import {
 import { validateCollectionName } from '../records/records.ts';
 import { writeSegmentFile } from '../records/segments.ts';
 import type { Runtime } from '../runtime.ts';
+import { uploadSegment } from '../storage/segment-objects.ts';
 import type { CollectionInput } from './run-input.ts';
 import { manifestKey as manifestKeyFor, segmentKey } from './run-layout.ts';
 import type { ChunkTask, CollectionState, SegmentCounts } from './workflow-state.ts';
@@ -100,7 +101,7 @@ export async function processChunk(rt: Runtime, task: ChunkTask): Promise<Segmen
     const file = join(dir, 'segment.arrow');
     const info = await writeSegmentFile(file, rows, manifest.expectedDimension);
     const key = segmentKey(task.runId, task.collection, 0, task.chunkIndex);
-    await rt.objects.uploadFile(key, file);
+    await uploadSegment(rt.objects, key, file, info.presence);
     return { records: info.records, inputRecords };
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -5,6 +5,7 @@ import { type PublishPhase, type PublishResult, publish } from '../protocol/publ
 import { segmentsChange } from '../records/changes.ts';
 import { commonDimension, mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
 import { publishDeps, type Runtime } from '../runtime.ts';
+import { uploadSegment } from '../storage/segment-objects.ts';
 import { segmentKey } from './run-layout.ts';
 import type { CollectionState, CollectionSummary, MergeTask, SegmentCounts } from './workflow-state.ts';
 
@@ -54,7 +55,7 @@ export async function mergeGroup(rt: Runtime, task: MergeTask): Promise<SegmentC
       dimension,
     );
     const key = segmentKey(task.runId, task.collection, task.level, task.groupIndex);
-    await rt.objects.uploadFile(key, file);
+    await uploadSegment(rt.objects, key, file, info.presence);
     return {
       records: info.records,
       inputRecords: task.segments.reduce((sum, segment) => sum + segment.inputRecords, 0),

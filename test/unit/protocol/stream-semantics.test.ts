@@ -173,6 +173,36 @@ describe('stream messages apply whole or not at all, in order, per collection', 
     await builder!.release();
   });
 
+  it("an updateMetadata behind a pending run's entry is checked against the run's presence, without waiting", async () => {
+    const world = memoryWorld();
+    await batch(world, [upsert('seed', 'words', ['gone', 'kept'])]);
+    const deps = world.deps();
+    // a run committed but not yet published: it upserts "fresh" and deletes "gone"
+    const ops = [
+      { op: 'upsert' as const, id: 'fresh', embedding: Float32Array.from([1, 2, 3, 4]) },
+      { op: 'delete' as const, id: 'gone' },
+    ];
+    const builder = await deps.buildLease.tryHold('words'); // someone else is building
+    await deps.log.append(
+      'words',
+      { changeSet: await deps.changeSets.writeOps('words', 'run', ops, DIM), label: 'run', runId: 'run' },
+      1,
+    );
+    const result = await batch(world, [
+      update('on-fresh', 'words', { fresh: { v: 1 } }),
+      update('on-gone', 'words', { gone: { v: 1 } }),
+      update('on-kept', 'words', { kept: { v: 1 } }),
+    ]);
+    expect(result.publishes.words).toMatchObject({ status: 'committed', applied: 2 });
+    expect(result.failures.map((failure) => failure.messageId)).toEqual(['on-gone']);
+    await builder!.release();
+    const { settle } = await import('../../../lambdas/core/protocol/publication.ts');
+    await settle(deps, 'words');
+    const records = await live(world, 'words');
+    expect([...records.keys()].sort()).toEqual(['fresh', 'kept']);
+    expect(records.get('fresh')?.metadata).toEqual({ v: 1 });
+  });
+
   it('an update that passed its check but whose record was deleted before it applied is reported as rejected', async () => {
     const world = memoryWorld();
     await batch(world, [upsert('seed', 'words', ['x'])]);
