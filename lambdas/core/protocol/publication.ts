@@ -63,11 +63,44 @@ export interface BuildReport {
   leaseMs: number;
 }
 
-/** Folds into publications until nothing is pending, the lease is gone or the budget is spent. */
+/**
+ * A copy of the live snapshot being opened (and its server started) ahead of the build that will
+ * use it: a publisher that won the build lease opens it while its own commit is still under way.
+ */
+export interface PreparedWorkspace {
+  base: Pointer;
+  workspace: Promise<Workspace>;
+}
+
+export function prepareWorkspace(deps: Pick<PublicationDeps, 'builder'>, base: Pointer): PreparedWorkspace {
+  const workspace = deps.builder.open(base).then(async (opened) => {
+    try {
+      await opened.target();
+      return opened;
+    } catch (error) {
+      await opened.close();
+      throw error;
+    }
+  });
+  workspace.catch(() => {}); // whoever takes it sees the failure; nobody may never take it
+  return { base, workspace };
+}
+
+/** Closes a prepared copy nobody used (one that failed to open has nothing to close). */
+export async function discardPrepared(prepared: PreparedWorkspace | undefined): Promise<void> {
+  const opened = await prepared?.workspace.catch(() => undefined);
+  await opened?.close();
+}
+
+/**
+ * Folds into publications until nothing is pending, the lease is gone or the budget is spent.
+ * `prepared`: a copy opened ahead for the pointer as it was; used if the pointer has not moved since.
+ */
 export async function buildUnderLease(
   deps: PublicationDeps,
   held: HeldLock,
   collection: string,
+  prepared?: PreparedWorkspace,
 ): Promise<BuildReport> {
   const report: BuildReport = { folds: 0, entries: 0, lagMs: [], replays: 0, deletedObjects: 0, leaseMs: 0 };
   const started = deps.clock.now();
@@ -99,7 +132,10 @@ export async function buildUnderLease(
         entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
         if (entries.length === 0) break;
         if (!workspace) {
-          workspace = await deps.builder.open(base);
+          const ahead = prepared?.base.revision === base.revision ? prepared : undefined;
+          if (!ahead) await discardPrepared(prepared);
+          prepared = undefined;
+          workspace = ahead ? await ahead.workspace : await deps.builder.open(base);
           // Opening the snapshot takes a while: what was committed meanwhile goes into this build too.
           entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
         }
@@ -165,6 +201,7 @@ export async function buildUnderLease(
       report.deletedObjects += await cleanup(deps, base);
     }
   } finally {
+    await discardPrepared(prepared);
     await workspace?.close();
     report.leaseMs = deps.clock.now() - started;
   }
@@ -257,8 +294,21 @@ export async function cleanup(
   deps: Pick<PublicationDeps, 'snapshots' | 'clock' | 'config' | 'changeSets' | 'log'>,
   pointer: Pointer,
 ): Promise<number> {
-  const listed = await deps.snapshots.listKeys(pointer.collection);
   const now = deps.clock.now();
+  // Snapshots and change sets are independent: both are swept at once.
+  const [snapshotsDeleted, changeSetsDeleted] = await Promise.all([
+    sweepSnapshots(deps, pointer, now),
+    sweepChangeSets(deps, pointer, now),
+  ]);
+  return snapshotsDeleted + changeSetsDeleted;
+}
+
+async function sweepSnapshots(
+  deps: Pick<PublicationDeps, 'snapshots' | 'config'>,
+  pointer: Pointer,
+  now: number,
+): Promise<number> {
+  const listed = await deps.snapshots.listKeys(pointer.collection);
   const snapshots = listed.filter((key) => key.endsWith('.tar'));
   const garbage = snapshots.filter((key) =>
     isGarbage(key, pointer, now, deps.config.snapshotRetentionMinutes),
@@ -272,17 +322,27 @@ export async function cleanup(
     pointer.collection,
     snapshots.filter((key) => !dropped.has(key)),
   );
-  const pending = (await deps.log.pending(pointer.collection, pointer.publishedSeq)).map(
-    (entry) => entry.changeSet,
-  );
-  const stale = (await deps.changeSets.list(pointer.collection))
+  return garbage.length;
+}
+
+async function sweepChangeSets(
+  deps: Pick<PublicationDeps, 'changeSets' | 'log'>,
+  pointer: Pointer,
+  now: number,
+): Promise<number> {
+  const [pendingEntries, stored] = await Promise.all([
+    deps.log.pending(pointer.collection, pointer.publishedSeq),
+    deps.changeSets.list(pointer.collection),
+  ]);
+  const pending = pendingEntries.map((entry) => entry.changeSet);
+  const stale = stored
     .filter(
       (object) =>
         !pending.some((key) => belongsTo(key, object.key)) && now - object.modifiedAt > CHANGESET_GRACE_MS,
     )
     .map((object) => object.key);
   await deps.changeSets.deleteKeys(stale);
-  return garbage.length + stale.length;
+  return stale.length;
 }
 
 export const CHANGESET_GRACE_MS = 60 * 60_000;

@@ -9,8 +9,10 @@ import type { ItemStore } from './ports.ts';
 import {
   type BuildReport,
   buildUnderLease,
+  discardPrepared,
   type PhaseDetail,
   type PublicationDeps,
+  prepareWorkspace,
   settle,
 } from './publication.ts';
 
@@ -89,7 +91,32 @@ export async function publish(
       : committed;
     return result(deps, collection, change, done, tracker, started);
   }
-  const committed = await commit(deps, collection, change, tracker);
+  const head = await deps.pointers.read(collection);
+  // A speculative try for the build lease while committing: the winner opens its copy of the live
+  // snapshot meanwhile. Only a head start: the wait below takes the lease whenever it is free.
+  const early = deps.buildLease.tryHold(collection).then(
+    (held) => held && { held, prepared: prepareWorkspace(deps, head) },
+    () => null,
+  );
+  let committed: Committed;
+  try {
+    committed = await commit(deps, collection, change, tracker, head);
+  } catch (error) {
+    const won = await early;
+    await discardPrepared(won?.prepared);
+    await won?.held.release();
+    throw error;
+  }
+  const won = await early;
+  if (won) {
+    try {
+      if (committed.pending) {
+        tracker.builds.push(await buildUnderLease(deps, won.held, collection, won.prepared));
+      } else await discardPrepared(won.prepared);
+    } finally {
+      await won.held.release();
+    }
+  }
   if (!committed.pending) return result(deps, collection, change, committed, tracker, started);
   const [waited] = await Promise.all([
     awaitPublication(deps, collection, committed.seq, tracker),

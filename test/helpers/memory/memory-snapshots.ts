@@ -72,6 +72,7 @@ export class MemorySnapshots implements SnapshotObjects {
 /** Workspaces in memory: the base snapshot's records copied into a map; an upload stores a copy of it. */
 export class MemorySnapshotBuilder implements SnapshotBuilder {
   opened = 0;
+  closed = 0;
   uploads = 0;
   /** Called after each upload, before it returns: a test may publish something else meanwhile. */
   afterUpload?: (key: string) => Promise<void>;
@@ -101,7 +102,9 @@ export class MemorySnapshotBuilder implements SnapshotBuilder {
         await this.afterUpload?.(key);
         return key;
       },
-      close: async () => {},
+      close: async () => {
+        this.closed++;
+      },
     };
   }
 }

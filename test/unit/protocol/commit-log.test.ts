@@ -174,4 +174,40 @@ describe('the commit log', () => {
     expect(await live(world)).toEqual(['a-00000', 'b-00000', 'c-00000', 's-00000']);
     expect((await world.deps().pointers.read('words')).publishedSeq).toBe(4);
   });
+
+  it('a publisher that wins the build lease opens its copy while committing and builds on it', async () => {
+    const world = memoryWorld();
+    await publish(world.deps(), 'words', opsChange('seed', makeUpserts('s', 1, DIM)));
+    const before = { opened: world.builder.opened, closed: world.builder.closed };
+    const result = await publish(world.deps(), 'words', opsChange('next', makeUpserts('n', 1, DIM)));
+    expect(result).toMatchObject({ status: 'published', builds: 1 });
+    expect(world.builder.opened - before.opened).toBe(1); // the prepared copy, no second open
+    expect(world.builder.closed - before.closed).toBe(1);
+    expect(await live(world)).toEqual(['n-00000', 's-00000']);
+  });
+
+  it('a copy prepared for a pointer that moved meanwhile is closed unused; the build opens the new head', async () => {
+    const world = memoryWorld();
+    await publish(world.deps(), 'words', opsChange('seed', makeUpserts('s', 1, DIM)));
+    const deps = world.deps();
+    const head = await deps.pointers.read('words');
+    const { prepareWorkspace } = await import('../../../lambdas/core/protocol/publication.ts');
+    const prepared = prepareWorkspace(deps, head);
+    // another builder publishes first
+    await publish(world.deps(), 'words', opsChange('other', makeUpserts('o', 1, DIM)));
+    await deps.log.append(
+      'words',
+      {
+        changeSet: await deps.changeSets.writeOps('words', 'mine', makeUpserts('m', 1, DIM), DIM),
+        label: 'mine',
+        runId: 'mine',
+      },
+      0,
+    );
+    const before = { opened: world.builder.opened, closed: world.builder.closed };
+    await buildUnderLease(deps, always, 'words', prepared);
+    expect(world.builder.opened - before.opened).toBe(1); // the new head's copy
+    expect(world.builder.closed - before.closed).toBe(2); // the stale prepared copy and the used one
+    expect(await live(world)).toEqual(['m-00000', 'o-00000', 's-00000']);
+  });
 });
