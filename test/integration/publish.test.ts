@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
 import { BadInputError } from '../../lambdas/core/errors.ts';
@@ -48,6 +51,43 @@ describe('publish protocol', () => {
     expect(second.casRetries).toBe(0);
     const pointer = await rt.pointers.read(collection);
     expect(pointer.history.map((entry) => entry.version)).toEqual([2, 1]);
+  });
+
+  it("a builder's last upload becomes the cache's copy of that version: the next build copies it, no download", async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    await publish(publishDeps(rt), collection, opsChange('cached-1', makeUpserts('a', 30, DIM, 1)));
+    const pointer = await rt.pointers.read(collection);
+    const downloads: string[] = [];
+    const getStream = rt.objects.getStream.bind(rt.objects);
+    rt.objects.getStream = (key: string) => {
+      if (key.endsWith('.tar')) downloads.push(key);
+      return getStream(key);
+    };
+    const workspace = await rt.builder.open(pointer);
+    try {
+      expect(workspace.cacheHit).toBe(true);
+      expect(await (await workspace.target()).count()).toBe(30);
+    } finally {
+      await workspace.close();
+    }
+    const next = await publish(
+      publishDeps(rt),
+      collection,
+      opsChange('cached-2', makeUpserts('b', 5, DIM, 2)),
+    );
+    expect(next).toMatchObject({ status: 'published', recordCount: 35 });
+    expect(downloads).toEqual([]);
+    // built on the cached copy, the new version is whole: a reader with a cache of its own downloads it
+    const cacheDir = await mkdtemp(join(tmpdir(), 'embedflow-other-cache-'));
+    try {
+      const reader = stack.runtime({ SNAPSHOT_CACHE_DIR: cacheDir });
+      await withPublishedCollection(reader, collection, async (opened) => {
+        expect(await opened.collection.count()).toBe(35);
+      });
+    } finally {
+      await rm(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it('treats re-publishing an applied run id as a no-op', async () => {

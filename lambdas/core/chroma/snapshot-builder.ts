@@ -13,6 +13,7 @@ import { chromaTarget, openCollection } from './chroma-target.ts';
  * download on a miss) with its own Chroma server on loopback. An upload stops the server (Chroma
  * must not be writing while its directory is packed), packs and uploads; the next fold starts the
  * server again on the same directory, so folding more entries never downloads anything again.
+ * Closed after an upload, the directory becomes the cache's copy of the version it was uploaded as.
  */
 export class ChromaSnapshotBuilder implements SnapshotBuilder {
   constructor(
@@ -25,6 +26,8 @@ export class ChromaSnapshotBuilder implements SnapshotBuilder {
     const snapshots = this.snapshots;
     let server: ChromaServer | undefined;
     let target: RecordTarget | undefined;
+    /** The key the directory was last uploaded to, while nothing has touched it since. */
+    let uploadedAs: string | undefined;
     const ids = new TrackedIds(async () => {
       if (!base.snapshotKey) return [];
       return (await snapshots.getIds(base.snapshotKey)) ?? (await (await workspace.target()).allIds());
@@ -33,6 +36,7 @@ export class ChromaSnapshotBuilder implements SnapshotBuilder {
       cacheHit: work.cacheHit,
       async target() {
         if (!server) {
+          uploadedAs = undefined; // a running server may write to the directory
           server = await startChroma(work.path);
           target = ids.track(chromaTarget(await openCollection(server, base.collection)));
         }
@@ -44,13 +48,16 @@ export class ChromaSnapshotBuilder implements SnapshotBuilder {
         // A nonce keeps two builds of one version (a retried Lambda) from ever writing the same key.
         const key = snapshotKey(base.collection, version, `${label}-${randomUUID().slice(0, 8)}`);
         await snapshots.upload(work.path, key);
+        uploadedAs = key;
         return key;
       },
       ids: () => ids.current(),
       async close() {
         await server?.stop();
         server = undefined;
-        await rm(work.path, { recursive: true, force: true });
+        // What was uploaded last is the next build's starting point: cached as it is, not downloaded again.
+        if (uploadedAs) await snapshots.adopt(work.path, uploadedAs);
+        else await rm(work.path, { recursive: true, force: true });
       },
     };
     return workspace;

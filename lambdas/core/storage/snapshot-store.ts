@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -74,6 +74,26 @@ export class SnapshotStore implements SnapshotObjects {
         }
       }
     }
+  }
+
+  /**
+   * Takes `dir`, whose content is exactly what was just packed and uploaded to `key`, as the
+   * cache's unpacked copy of `key`: the next build on that version copies it instead of
+   * downloading it. Moved in one rename (readers never see half); if the cache already holds the
+   * version, or the cache is on another file system, `dir` is simply removed.
+   */
+  async adopt(dir: string, key: string): Promise<void> {
+    const path = join(this.cacheDir, key.replace(/\.tar$/, ''));
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      if (!(await exists(path))) {
+        await rename(dir, path);
+        return;
+      }
+    } catch {
+      // not adopted: the next build downloads the version, as without a cache
+    }
+    await rm(dir, { recursive: true, force: true });
   }
 
   /** The unpacked snapshot in the cache; downloads into a temp dir and renames so readers never see half. */
