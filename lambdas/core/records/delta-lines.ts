@@ -57,7 +57,7 @@ export async function* readJsonlLines(
         parts.push(chunk.subarray(start, end));
         if (newline === -1) break;
         line++;
-        yield { text: decodeLine(Buffer.concat(parts), label, line), line };
+        yield { text: decodeLine(joined(parts), label, line), line };
         parts = [];
         partBytes = 0;
         start = newline + 1;
@@ -73,8 +73,14 @@ export async function* readJsonlLines(
   }
   if (parts.length > 0) {
     line++;
-    yield { text: decodeLine(Buffer.concat(parts), label, line), line };
+    yield { text: decodeLine(joined(parts), label, line), line };
   }
+}
+
+/** A line's bytes: most lines lie inside one chunk, and need no copy. */
+function joined(parts: Uint8Array[]): Buffer {
+  const only = parts.length === 1 ? parts[0]! : undefined;
+  return only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(parts);
 }
 
 function decodeLine(bytes: Buffer, label: string, line: number): string {
