@@ -325,11 +325,24 @@ async function sweepSnapshots(
   return garbage.length;
 }
 
+/**
+ * Change sets stay an hour past their publication, so a busy stream keeps thousands of them: they
+ * are listed for the sweep at most every CHANGESET_SWEEP_INTERVAL_MS per collection and store
+ * (per warm Lambda), not on every build. Sweeping later only deletes later.
+ */
+export const CHANGESET_SWEEP_INTERVAL_MS = 5 * 60_000;
+const lastSweeps = new WeakMap<ChangeSetStore, Map<string, number>>();
+
 async function sweepChangeSets(
   deps: Pick<PublicationDeps, 'changeSets' | 'log'>,
   pointer: Pointer,
   now: number,
 ): Promise<number> {
+  const sweeps = lastSweeps.get(deps.changeSets) ?? new Map<string, number>();
+  lastSweeps.set(deps.changeSets, sweeps);
+  const last = sweeps.get(pointer.collection);
+  if (last !== undefined && now - last >= 0 && now - last < CHANGESET_SWEEP_INTERVAL_MS) return 0;
+  sweeps.set(pointer.collection, now);
   const [pendingEntries, stored] = await Promise.all([
     deps.log.pending(pointer.collection, pointer.publishedSeq),
     deps.changeSets.list(pointer.collection),

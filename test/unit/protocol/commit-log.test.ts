@@ -1,11 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { HeldLock } from '../../../lambdas/core/protocol/lock.ts';
-import { buildUnderLease, type FaultPoint } from '../../../lambdas/core/protocol/publication.ts';
+import {
+  buildUnderLease,
+  CHANGESET_GRACE_MS,
+  CHANGESET_SWEEP_INTERVAL_MS,
+  type FaultPoint,
+} from '../../../lambdas/core/protocol/publication.ts';
 import { publish } from '../../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../../lambdas/core/records/changes.ts';
 import type { ObjectStore } from '../../../lambdas/core/storage/object-store.ts';
 import { compactWith, type StreamRecord } from '../../../lambdas/core/stream/stream-compaction.ts';
-import { FastClock } from '../../helpers/memory/clocks.ts';
+import { FastClock, ManualClock } from '../../helpers/memory/clocks.ts';
 import { type MemoryWorld, memoryWorld } from '../../helpers/memory/memory-runtime.ts';
 import { makeUpserts } from '../../helpers/records.ts';
 
@@ -209,5 +214,31 @@ describe('the commit log', () => {
     expect(world.builder.opened - before.opened).toBe(1); // the new head's copy
     expect(world.builder.closed - before.closed).toBe(2); // the stale prepared copy and the used one
     expect(await live(world)).toEqual(['m-00000', 'o-00000', 's-00000']);
+  });
+
+  it('change sets are swept past the grace, and listed at most once per sweep interval', async () => {
+    const clock = new ManualClock();
+    const world = memoryWorld({ clock });
+    let listings = 0;
+    const list = world.changeSets.list.bind(world.changeSets);
+    world.changeSets.list = (collection) => {
+      listings++;
+      return list(collection);
+    };
+    await publish(world.deps(), 'words', opsChange('first', makeUpserts('a', 1, DIM)));
+    const first = [...world.changeSets.objects.keys()];
+    expect(first).toHaveLength(1);
+    expect(listings).toBe(1);
+    await clock.advance(CHANGESET_GRACE_MS + 60_000, 60_000);
+    await publish(world.deps(), 'words', opsChange('second', makeUpserts('b', 1, DIM)));
+    expect(listings).toBe(2);
+    expect(world.changeSets.deleted).toEqual(first); // past the grace, no longer pending
+    await clock.advance(CHANGESET_SWEEP_INTERVAL_MS / 2, 60_000);
+    await publish(world.deps(), 'words', opsChange('third', makeUpserts('c', 1, DIM)));
+    expect(listings).toBe(2); // swept a moment ago: not listed again
+    await clock.advance(CHANGESET_SWEEP_INTERVAL_MS, 60_000);
+    await publish(world.deps(), 'words', opsChange('fourth', makeUpserts('d', 1, DIM)));
+    expect(listings).toBe(3);
+    expect(await live(world)).toEqual(['a-00000', 'b-00000', 'c-00000', 'd-00000']);
   });
 });
