@@ -7,8 +7,11 @@ import {
   PutCommand,
   ScanCommand,
 } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import { isConditionalCheckFailed } from '../errors.ts';
 import type { Condition, Item, ItemStore } from '../protocol/ports.ts';
+
+const BATCH_WRITES_IN_FLIGHT = 4;
 
 /**
  * The protocol's ItemStore on one DynamoDB table keyed by `pk`: single-item conditional PutItem /
@@ -67,18 +70,22 @@ export class DynamoItemStore implements ItemStore {
     return found;
   }
 
+  /** In BatchWriteItem requests of 25, a few at once (a fold records every message it applied). */
   async putMany(items: { key: string; item: Item }[]): Promise<void> {
-    for (let start = 0; start < items.length; start += 25) {
-      let request: Record<string, { PutRequest: { Item: Item } }[]> | undefined = {
-        [this.table]: items
-          .slice(start, start + 25)
-          .map(({ key, item }) => ({ PutRequest: { Item: { ...item, pk: key } } })),
-      };
-      for (let round = 0; request && Object.keys(request).length > 0; round++) {
-        const page = await this.dynamo.send(new BatchWriteCommand({ RequestItems: request }));
-        request = page.UnprocessedItems as typeof request;
-        if (request && Object.keys(request).length > 0) await backoff(round);
-      }
+    const limit = pLimit(BATCH_WRITES_IN_FLIGHT);
+    const slices: { key: string; item: Item }[][] = [];
+    for (let start = 0; start < items.length; start += 25) slices.push(items.slice(start, start + 25));
+    await Promise.all(slices.map((slice) => limit(() => this.writeBatch(slice))));
+  }
+
+  private async writeBatch(slice: { key: string; item: Item }[]): Promise<void> {
+    let request: Record<string, { PutRequest: { Item: Item } }[]> | undefined = {
+      [this.table]: slice.map(({ key, item }) => ({ PutRequest: { Item: { ...item, pk: key } } })),
+    };
+    for (let round = 0; request && Object.keys(request).length > 0; round++) {
+      const page = await this.dynamo.send(new BatchWriteCommand({ RequestItems: request }));
+      request = page.UnprocessedItems as typeof request;
+      if (request && Object.keys(request).length > 0) await backoff(round);
     }
   }
 
