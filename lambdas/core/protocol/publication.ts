@@ -2,12 +2,13 @@ import type { Config } from '../config/config.ts';
 import { StorageError } from '../errors.ts';
 import { changedAnything, validateApplied } from '../records/apply-ops.ts';
 import type { AppliedRecords, EntryOutcome } from './applied.ts';
-import { belongsTo, type ChangeSetStore } from './change-sets.ts';
+import type { ChangeSetStore } from './change-sets.ts';
+import { cleanup } from './cleanup.ts';
 import type { CommitLog, LogEntry } from './commit-log.ts';
 import { foldEntries } from './fold.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
 import { advancedPointer, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
-import { type Clock, idsKeyOf, type SnapshotBuilder, type SnapshotObjects, type Workspace } from './ports.ts';
+import type { Clock, SnapshotBuilder, SnapshotObjects, Workspace } from './ports.ts';
 import { isGarbage } from './retention.ts';
 
 /**
@@ -284,83 +285,6 @@ async function publishFold(
 }
 
 /**
- * Phase D: deletes every snapshot object that is garbage for the (fresh) pointer (see
- * retention.ts), and change sets that no pending entry names and that are older than
- * CHANGESET_GRACE_MS (an hour, so clocks an hour apart still agree). The grace keeps a published entry's change set for a builder whose swap was
- * just lost, so it can replay it onto its open copy, and covers a change set written a moment
- * ago whose entry is being appended.
- */
-export async function cleanup(
-  deps: Pick<PublicationDeps, 'snapshots' | 'clock' | 'config' | 'changeSets' | 'log'>,
-  pointer: Pointer,
-): Promise<number> {
-  const now = deps.clock.now();
-  // Snapshots and change sets are independent: both are swept at once.
-  const [snapshotsDeleted, changeSetsDeleted] = await Promise.all([
-    sweepSnapshots(deps, pointer, now),
-    sweepChangeSets(deps, pointer, now),
-  ]);
-  return snapshotsDeleted + changeSetsDeleted;
-}
-
-async function sweepSnapshots(
-  deps: Pick<PublicationDeps, 'snapshots' | 'config'>,
-  pointer: Pointer,
-  now: number,
-): Promise<number> {
-  const listed = await deps.snapshots.listKeys(pointer.collection);
-  const snapshots = listed.filter((key) => key.endsWith('.tar'));
-  const garbage = snapshots.filter((key) =>
-    isGarbage(key, pointer, now, deps.config.snapshotRetentionMinutes),
-  );
-  const dropped = new Set(garbage);
-  // A snapshot's id list goes with it (and one whose snapshot is gone goes too).
-  const kept = new Set(snapshots.filter((key) => !dropped.has(key)).map(idsKeyOf));
-  const idLists = listed.filter((key) => key.endsWith('.ids.gz') && !kept.has(key));
-  await deps.snapshots.deleteKeys([...garbage, ...idLists]);
-  await deps.snapshots.pruneCache(
-    pointer.collection,
-    snapshots.filter((key) => !dropped.has(key)),
-  );
-  return garbage.length;
-}
-
-/**
- * Change sets stay an hour past their publication, so a busy stream keeps thousands of them: they
- * are listed for the sweep at most every CHANGESET_SWEEP_INTERVAL_MS per collection and store
- * (per warm Lambda), not on every build. Sweeping later only deletes later.
- */
-export const CHANGESET_SWEEP_INTERVAL_MS = 5 * 60_000;
-const lastSweeps = new WeakMap<ChangeSetStore, Map<string, number>>();
-
-async function sweepChangeSets(
-  deps: Pick<PublicationDeps, 'changeSets' | 'log'>,
-  pointer: Pointer,
-  now: number,
-): Promise<number> {
-  const sweeps = lastSweeps.get(deps.changeSets) ?? new Map<string, number>();
-  lastSweeps.set(deps.changeSets, sweeps);
-  const last = sweeps.get(pointer.collection);
-  if (last !== undefined && now - last >= 0 && now - last < CHANGESET_SWEEP_INTERVAL_MS) return 0;
-  sweeps.set(pointer.collection, now);
-  const [pendingEntries, stored] = await Promise.all([
-    deps.log.pending(pointer.collection, pointer.publishedSeq),
-    deps.changeSets.list(pointer.collection),
-  ]);
-  const pending = pendingEntries.map((entry) => entry.changeSet);
-  const stale = stored
-    .filter(
-      (object) =>
-        !pending.some((key) => belongsTo(key, object.key)) && now - object.modifiedAt > CHANGESET_GRACE_MS,
-    )
-    .map((object) => object.key);
-  await deps.changeSets.deleteKeys(stale);
-  return stale.length;
-}
-
-export const CHANGESET_GRACE_MS = 60 * 60_000;
-
-/**
  * Leaves no entry behind: after a builder lets its lease go, it looks once more; an entry
  * appended before that look is its to publish, and one appended after it finds the lease free.
  * So every committed entry is published by someone, even when its committer did not wait.
@@ -380,10 +304,20 @@ export async function settle(
     }
     const held = await deps.buildLease.tryHold(collection);
     if (!held) return reports; // its holder settles after it lets go
-    try {
-      reports.push(await buildUnderLease(deps, held, collection));
-    } finally {
-      await held.release();
-    }
+    reports.push(await buildThenRelease(deps, held, collection));
+  }
+}
+
+/** One build under a lease just taken, let go afterwards whatever happens. */
+export async function buildThenRelease(
+  deps: PublicationDeps,
+  held: HeldLock,
+  collection: string,
+  prepared?: PreparedWorkspace,
+): Promise<BuildReport> {
+  try {
+    return await buildUnderLease(deps, held, collection, prepared);
+  } finally {
+    await held.release();
   }
 }

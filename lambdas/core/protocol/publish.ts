@@ -8,6 +8,7 @@ import { type Pointer, versionWith } from './pointer.ts';
 import type { ItemStore } from './ports.ts';
 import {
   type BuildReport,
+  buildThenRelease,
   buildUnderLease,
   discardPrepared,
   type PhaseDetail,
@@ -16,7 +17,8 @@ import {
   settle,
 } from './publication.ts';
 
-export { cleanup, type FaultPoint, type PublishPhase } from './publication.ts';
+export { cleanup } from './cleanup.ts';
+export type { FaultPoint, PublishPhase } from './publication.ts';
 
 /**
  * The publish protocol (docs/architecture.md, "The publish protocol"):
@@ -98,25 +100,21 @@ export async function publish(
     (held) => held && { held, prepared: prepareWorkspace(deps, head) },
     () => null,
   );
+  const letGo = async (won: Awaited<typeof early>) => {
+    await discardPrepared(won?.prepared);
+    await won?.held.release();
+  };
   let committed: Committed;
   try {
     committed = await commit(deps, collection, change, tracker, head);
   } catch (error) {
-    const won = await early;
-    await discardPrepared(won?.prepared);
-    await won?.held.release();
+    await letGo(await early);
     throw error;
   }
   const won = await early;
-  if (won) {
-    try {
-      if (committed.pending) {
-        tracker.builds.push(await buildUnderLease(deps, won.held, collection, won.prepared));
-      } else await discardPrepared(won.prepared);
-    } finally {
-      await won.held.release();
-    }
-  }
+  if (won && committed.pending) {
+    tracker.builds.push(await buildThenRelease(deps, won.held, collection, won.prepared));
+  } else await letGo(won);
   if (!committed.pending) return result(deps, collection, change, committed, tracker, started);
   const [waited] = await Promise.all([
     awaitPublication(deps, collection, committed.seq, tracker),
@@ -257,11 +255,7 @@ async function awaitPublication(deps: PublishDeps, collection: string, seq: numb
     }
     const held = await deps.buildLease.tryHold(collection);
     if (held) {
-      try {
-        tracker.builds.push(await buildUnderLease(deps, held, collection));
-      } finally {
-        await held.release();
-      }
+      tracker.builds.push(await buildThenRelease(deps, held, collection));
       pause = 20;
       continue;
     }

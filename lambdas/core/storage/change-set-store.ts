@@ -10,11 +10,11 @@ import {
   type StreamChange,
   type WrittenChangeSet,
 } from '../protocol/change-sets.ts';
-import { combinePresence, encodePresence, type Presence, presenceKeyOf } from '../records/presence.ts';
+import { combinePresence, type Presence } from '../records/presence.ts';
 import type { RecordOp } from '../records/records.ts';
 import { mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
 import type { ObjectStore } from './object-store.ts';
-import { readPresence, uploadSegment } from './segment-objects.ts';
+import { readPresence, uploadSegment, writePresence } from './segment-objects.ts';
 
 const MESSAGE_SETS_CACHED = 500;
 const PRESENCES_CACHED = 50;
@@ -90,12 +90,12 @@ export class S3ChangeSetStore implements ChangeSetStore {
       Promise.all(segments.map((segment) => limit(() => readPresence(this.objects, segment.key)))),
     ]);
     // Without every segment's presence the change set has none: a stream commit then waits for it.
-    if (presences.every((presence) => presence !== null)) {
-      const presence = combinePresence(presences);
-      await this.objects.uploadStream(presenceKeyOf(key), encodePresence(presence), 'application/gzip');
-      this.remember(key, presence);
-    }
-    await this.objects.putJson(key, { parts, dimension });
+    const presence = presences.every((one) => one !== null) ? combinePresence(presences) : undefined;
+    await Promise.all([
+      this.objects.putJson(key, { parts, dimension }),
+      presence && writePresence(this.objects, key, presence),
+    ]);
+    if (presence) this.remember(key, presence);
     const records = segments.reduce((sum, segment) => sum + segment.records, 0);
     return { key, kind: 'ops', records, dimension };
   }

@@ -84,7 +84,7 @@ export class CollectionCatalog {
   }
 }
 
-function withoutKey(item: Item | Record<string, unknown>): CatalogEntry {
+function withoutKey(item: Item): CatalogEntry {
   const { pk: _pk, ...entry } = item;
   return entry as unknown as CatalogEntry;
 }

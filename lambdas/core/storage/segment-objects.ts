@@ -9,10 +9,12 @@ export async function uploadSegment(
   file: string,
   presence: Presence,
 ): Promise<void> {
-  await Promise.all([
-    objects.uploadFile(key, file),
-    objects.uploadStream(presenceKeyOf(key), encodePresence(presence), 'application/gzip'),
-  ]);
+  await Promise.all([objects.uploadFile(key, file), writePresence(objects, key, presence)]);
+}
+
+/** Stores the presence of the object at `key` beside it. */
+export async function writePresence(objects: ObjectStore, key: string, presence: Presence): Promise<void> {
+  await objects.uploadStream(presenceKeyOf(key), encodePresence(presence), 'application/gzip');
 }
 
 /** The presence stored beside `key`, or null when there is none (an object written before presences were). */

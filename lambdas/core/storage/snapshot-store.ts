@@ -165,10 +165,7 @@ export class SnapshotStore implements SnapshotObjects {
     if (known) return known;
     let body: Buffer;
     try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await this.objects.getStream(idsKeyOf(snapshotKey)))
-        chunks.push(Buffer.from(chunk));
-      body = gunzipSync(Buffer.concat(chunks));
+      body = gunzipSync(await this.objects.getBytes(idsKeyOf(snapshotKey)));
     } catch (error) {
       if (error instanceof StorageError) return null;
       throw error;

@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { CHANGESET_GRACE_MS, CHANGESET_SWEEP_INTERVAL_MS } from '../../../lambdas/core/protocol/cleanup.ts';
 import type { HeldLock } from '../../../lambdas/core/protocol/lock.ts';
-import {
-  buildUnderLease,
-  CHANGESET_GRACE_MS,
-  CHANGESET_SWEEP_INTERVAL_MS,
-  type FaultPoint,
-} from '../../../lambdas/core/protocol/publication.ts';
+import { buildUnderLease, type FaultPoint } from '../../../lambdas/core/protocol/publication.ts';
 import { publish } from '../../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../../lambdas/core/records/changes.ts';
 import type { ObjectStore } from '../../../lambdas/core/storage/object-store.ts';
