@@ -90,6 +90,43 @@ describe('publish protocol', () => {
     }
   });
 
+  it('a prefetched change set reads the same as one read directly, even once deleted, and only once', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    const single = await rt.changeSets.writeOps(collection, 'one', makeUpserts('a', 40, DIM, 1), DIM);
+    const other = await rt.changeSets.writeOps(collection, 'two', makeUpserts('b', 30, DIM, 2), DIM);
+    const copied = await rt.changeSets.copySegments(
+      collection,
+      'copied',
+      [
+        { key: single.key, records: 40 },
+        { key: other.key, records: 30 },
+      ],
+      DIM,
+    );
+    const rowsOf = async (key: string) => {
+      const body = await rt.changeSets.read(key);
+      if (body.kind !== 'ops') throw new Error('expected ops');
+      const rows: string[] = [];
+      for await (const op of body.ops) rows.push(`${op.id}:${op.op === 'upsert' ? op.embedding[0] : ''}`);
+      return { dimension: body.dimension, rows };
+    };
+    const direct = { single: await rowsOf(single.key), copied: await rowsOf(copied.key) };
+    expect(direct.copied.rows).toHaveLength(70);
+
+    await rt.changeSets.prefetch([single.key, copied.key]);
+    await rt.changeSets.deleteKeys([single.key, copied.key]);
+    expect(await rowsOf(single.key)).toEqual(direct.single);
+    expect(await rowsOf(copied.key)).toEqual(direct.copied);
+    // taken by its read: the next read goes to S3, where it is gone
+    await expect(rt.changeSets.read(single.key)).rejects.toThrow(/does not exist/);
+
+    await rt.changeSets.prefetch([other.key]);
+    rt.changeSets.dropPrefetched();
+    await rt.changeSets.deleteKeys([other.key]);
+    await expect(rt.changeSets.read(other.key)).rejects.toThrow(/does not exist/);
+  });
+
   it('treats re-publishing an applied run id as a no-op', async () => {
     const rt = stack.runtime();
     const collection = uniqueCollection('words');

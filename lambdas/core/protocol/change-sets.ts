@@ -50,6 +50,15 @@ export interface ChangeSetStore {
   ): Promise<WrittenChangeSet>;
   read(key: string): Promise<ChangeSetBody>;
   /**
+   * Starts fetching these ops change sets while the caller waits for something else (a builder,
+   * for its copy to open and its server to start); a later `read` of one takes what was fetched.
+   * Change sets are immutable, so a fetched one reads the same even if deleted meanwhile.
+   * Settles when all are fetched, never failing: a failed fetch fails the read that takes it.
+   */
+  prefetch(keys: string[]): Promise<void>;
+  /** Lets go of whatever was prefetched and not read (entries the fold skipped, a failed build). */
+  dropPrefetched(): void;
+  /**
    * The ids an ops change set leaves present or absent (presence.ts), or null when it has no
    * presence stored (written before presences were): without reading its records.
    */

@@ -144,4 +144,22 @@ export async function foldEntries(
   return result;
 }
 
+/** What a builder may hold in memory ahead of its fold: a Lambda of 2-3 GB spares it easily. */
+export const PREFETCH_BUDGET_BYTES = 64 * 1024 * 1024;
+/** An upper estimate per record beside its embedding: id, document, metadata. */
+const RECORD_OVERHEAD_BYTES = 256;
+
+/** The ops change sets of the first entries, in log order, whose records fit the prefetch budget. */
+export function withinPrefetchBudget(entries: LogEntry[]): string[] {
+  const keys: string[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    if (entry.kind !== 'ops') continue;
+    bytes += entry.records * (4 * (entry.dimension ?? 0) + RECORD_OVERHEAD_BYTES);
+    if (bytes > PREFETCH_BUDGET_BYTES) break;
+    keys.push(entry.changeSet);
+  }
+  return keys;
+}
+
 async function* empty(): AsyncGenerator<RecordOp> {}

@@ -5,7 +5,7 @@ import type { AppliedRecords, EntryOutcome } from './applied.ts';
 import type { ChangeSetStore } from './change-sets.ts';
 import { cleanup } from './cleanup.ts';
 import type { CommitLog, LogEntry } from './commit-log.ts';
-import { foldEntries } from './fold.ts';
+import { foldEntries, withinPrefetchBudget } from './fold.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
 import { advancedPointer, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
 import type { Clock, SnapshotBuilder, SnapshotObjects, Workspace } from './ports.ts';
@@ -136,6 +136,8 @@ export async function buildUnderLease(
           const ahead = prepared?.base.revision === base.revision ? prepared : undefined;
           if (!ahead) await discardPrepared(prepared);
           prepared = undefined;
+          // The records arrive while the copy opens, instead of after it.
+          void deps.changeSets.prefetch(withinPrefetchBudget(entries));
           workspace = ahead ? await ahead.workspace : await deps.builder.open(base);
           // Opening the snapshot takes a while: what was committed meanwhile goes into this build too.
           entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
@@ -202,6 +204,7 @@ export async function buildUnderLease(
       report.deletedObjects += await cleanup(deps, base);
     }
   } finally {
+    deps.changeSets.dropPrefetched();
     await discardPrepared(prepared);
     await workspace?.close();
     report.leaseMs = deps.clock.now() - started;

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import {
   CHANGESET_PREFIX,
@@ -25,6 +26,9 @@ export class S3ChangeSetStore implements ChangeSetStore {
   private readonly messages = new Map<string, StreamChange[]>();
   /** Presences are immutable too: every stream commit checks its updates against the pending runs'. */
   private readonly presences = new Map<string, Presence>();
+
+  /** Ops change sets fetched ahead of their read (prefetch), each taken by one read. */
+  private readonly fetched = new Map<string, Promise<FetchedOps>>();
 
   constructor(private readonly objects: ObjectStore) {}
 
@@ -100,31 +104,59 @@ export class S3ChangeSetStore implements ChangeSetStore {
     return { key, kind: 'ops', records, dimension };
   }
 
+  async prefetch(keys: string[]): Promise<void> {
+    const started: Promise<unknown>[] = [];
+    for (const key of keys) {
+      if (this.fetched.has(key) || !isOpsKey(key)) continue;
+      const fetching = this.fetchOps(key, (part) => this.objects.getBytes(part));
+      this.fetched.set(key, fetching);
+      started.push(fetching.catch(() => {})); // the read that takes it sees the failure
+    }
+    await Promise.all(started);
+  }
+
+  dropPrefetched(): void {
+    this.fetched.clear();
+  }
+
+  /** An ops change set's parts, each as whatever `load` gives (a stream, or the fetched bytes). */
+  private async fetchOps<Part extends Buffer | Readable>(
+    key: string,
+    load: (part: string) => Promise<Part>,
+  ): Promise<{ dimension: number | null | undefined; parts: Part[] }> {
+    if (!key.endsWith('.segments.json')) return { dimension: undefined, parts: [await load(key)] };
+    const manifest = await this.objects.getJson<{ parts: string[]; dimension: number | null }>(key);
+    const limit = pLimit(4);
+    const parts = await Promise.all(manifest.parts.map((part) => limit(() => load(part))));
+    return { dimension: manifest.dimension, parts };
+  }
+
   async read(key: string): Promise<ChangeSetBody> {
-    if (key.endsWith('.segments.json')) {
-      const manifest = await this.objects.getJson<{ parts: string[]; dimension: number | null }>(key);
+    if (isOpsKey(key)) {
+      const ahead = this.fetched.get(key);
+      this.fetched.delete(key);
+      const { dimension, parts } = ahead
+        ? await ahead
+        : await this.fetchOps(key, (part) => this.objects.getStream(part));
       const opened = await Promise.all(
-        manifest.parts.map(async (part) => openSegment(await this.objects.getStream(part))),
+        parts.map((part) => openSegment(Buffer.isBuffer(part) ? Readable.from([part]) : part)),
       );
       const ops =
         opened.length === 1 ? opened[0]!.rows : mergeSortedStreams(opened.map((segment) => segment.rows));
-      return { kind: 'ops', dimension: manifest.dimension, ops };
+      // A single segment's schema carries its dimension; a copied run's manifest records it.
+      return { kind: 'ops', dimension: dimension === undefined ? opened[0]!.dimension : dimension, ops };
     }
-    if (key.endsWith('.json')) {
-      let messages = this.messages.get(key);
-      if (!messages) {
-        const parsed = JSON.parse(await this.objects.getText(key)) as { messages: EncodedMessage[] };
-        messages = parsed.messages.map(decodeMessage);
-        this.messages.set(key, messages);
-        for (const cached of this.messages.keys()) {
-          if (this.messages.size <= MESSAGE_SETS_CACHED) break;
-          this.messages.delete(cached);
-        }
+    let messages = this.messages.get(key);
+    if (!messages) {
+      const parsed = JSON.parse(await this.objects.getText(key)) as { messages: EncodedMessage[] };
+      messages = parsed.messages.map(decodeMessage);
+      this.messages.set(key, messages);
+      for (const cached of this.messages.keys()) {
+        if (this.messages.size <= MESSAGE_SETS_CACHED) break;
+        this.messages.delete(cached);
       }
-      return { kind: 'messages', messages };
     }
-    const segment = await openSegment(await this.objects.getStream(key));
-    return { kind: 'ops', dimension: segment.dimension, ops: segment.rows };
+    return { kind: 'messages', messages };
   }
 
   async presence(key: string): Promise<Presence | null> {
@@ -159,6 +191,11 @@ export class S3ChangeSetStore implements ChangeSetStore {
     await this.objects.deleteKeys([...keys, ...parts.flat()]);
   }
 }
+
+type FetchedOps = { dimension: number | null | undefined; parts: Buffer[] };
+
+/** Ops change sets are one segment (`.arrow`) or a run's copied segments (`.segments.json`); messages are `.json`. */
+const isOpsKey = (key: string) => !key.endsWith('.json') || key.endsWith('.segments.json');
 
 type EncodedOp = Omit<RecordOp, 'embedding'> & { embedding?: number[] };
 interface EncodedMessage {

@@ -110,12 +110,12 @@ export class MemorySnapshotBuilder implements SnapshotBuilder {
 }
 
 /** Change sets in memory, with the same two kinds as in S3. */
+type StoredChangeSet =
+  | { kind: 'ops'; dimension: number | null; ops: RecordOp[] }
+  | { kind: 'messages'; messages: StreamChange[] };
+
 export class MemoryChangeSets implements ChangeSetStore {
-  readonly objects = new Map<
-    string,
-    | { kind: 'ops'; dimension: number | null; ops: RecordOp[] }
-    | { kind: 'messages'; messages: StreamChange[] }
-  >();
+  readonly objects = new Map<string, StoredChangeSet>();
   readonly deleted: string[] = [];
   readonly writtenAt = new Map<string, number>();
 
@@ -167,9 +167,25 @@ export class MemoryChangeSets implements ChangeSetStore {
     };
   }
 
+  /** What prefetch took: kept even if the object is deleted before the read, as in S3. */
+  private readonly fetched = new Map<string, StoredChangeSet | undefined>();
+  prefetches = 0;
+
+  async prefetch(keys: string[]): Promise<void> {
+    for (const key of keys) {
+      this.prefetches++;
+      this.fetched.set(key, this.objects.get(key));
+    }
+  }
+
+  dropPrefetched(): void {
+    this.fetched.clear();
+  }
+
   async read(key: string): Promise<ChangeSetBody> {
     await jitter(this.random);
-    const stored = this.objects.get(key);
+    const stored = this.fetched.has(key) ? this.fetched.get(key) : this.objects.get(key);
+    this.fetched.delete(key);
     if (!stored) throw new StorageError(`memory://${key} does not exist`);
     if (stored.kind === 'messages') return { kind: 'messages', messages: structuredClone(stored.messages) };
     const ops = stored.ops;

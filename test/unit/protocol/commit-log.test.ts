@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CHANGESET_GRACE_MS, CHANGESET_SWEEP_INTERVAL_MS } from '../../../lambdas/core/protocol/cleanup.ts';
+import type { LogEntry } from '../../../lambdas/core/protocol/commit-log.ts';
+import { PREFETCH_BUDGET_BYTES, withinPrefetchBudget } from '../../../lambdas/core/protocol/fold.ts';
 import type { HeldLock } from '../../../lambdas/core/protocol/lock.ts';
 import { buildUnderLease, type FaultPoint } from '../../../lambdas/core/protocol/publication.ts';
 import { publish } from '../../../lambdas/core/protocol/publish.ts';
@@ -210,6 +212,48 @@ describe('the commit log', () => {
     expect(world.builder.opened - before.opened).toBe(1); // the new head's copy
     expect(world.builder.closed - before.closed).toBe(2); // the stale prepared copy and the used one
     expect(await live(world)).toEqual(['m-00000', 'o-00000', 's-00000']);
+  });
+
+  it('a builder fetches the pending change sets while its copy opens: one deleted once fetched still folds', async () => {
+    const world = memoryWorld();
+    await publish(world.deps(), 'words', opsChange('seed', makeUpserts('s', 1, DIM)));
+    const deps = world.deps();
+    for (const name of ['a', 'b'])
+      await deps.log.append(
+        'words',
+        {
+          changeSet: await deps.changeSets.writeOps('words', name, makeUpserts(name, 2, DIM), DIM),
+          label: name,
+          runId: name,
+        },
+        0,
+      );
+    const prefetch = world.changeSets.prefetch.bind(world.changeSets);
+    const fetched: string[] = [];
+    world.changeSets.prefetch = async (keys) => {
+      await prefetch(keys);
+      fetched.push(...keys);
+      await world.changeSets.deleteKeys(keys); // nothing is read from the store after this
+    };
+    const report = await buildUnderLease(deps, always, 'words');
+    expect(fetched).toHaveLength(2);
+    expect(report).toMatchObject({ folds: 1, entries: 2 });
+    expect(await live(world)).toEqual(['a-00000', 'a-00001', 'b-00000', 'b-00001', 's-00000']);
+  });
+
+  it('the prefetch takes ops entries in log order while their records fit its budget', () => {
+    const entry = (seq: number, kind: 'ops' | 'messages', records: number) =>
+      ({ seq, kind, records, dimension: 1536, changeSet: `cs-${seq}` }) as LogEntry;
+    // 1536-d: 6,400 bytes a record with its overhead; 64 MiB hold 10,485
+    const keys = withinPrefetchBudget([
+      entry(1, 'ops', 6000),
+      entry(2, 'messages', 50),
+      entry(3, 'ops', 4000),
+      entry(4, 'ops', 1000),
+      entry(5, 'ops', 1),
+    ]);
+    expect(keys).toEqual(['cs-1', 'cs-3']);
+    expect(PREFETCH_BUDGET_BYTES).toBe(64 * 1024 * 1024);
   });
 
   it('change sets are swept past the grace, and listed at most once per sweep interval', async () => {
