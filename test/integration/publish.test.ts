@@ -122,7 +122,7 @@ describe('publish protocol', () => {
     await expect(rt.changeSets.read(single.key)).rejects.toThrow(/does not exist/);
 
     await rt.changeSets.prefetch([other.key]);
-    rt.changeSets.dropPrefetched();
+    rt.changeSets.dropPrefetched([other.key]);
     await rt.changeSets.deleteKeys([other.key]);
     await expect(rt.changeSets.read(other.key)).rejects.toThrow(/does not exist/);
   });

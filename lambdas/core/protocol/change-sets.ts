@@ -56,8 +56,11 @@ export interface ChangeSetStore {
    * Settles when all are fetched, never failing: a failed fetch fails the read that takes it.
    */
   prefetch(keys: string[]): Promise<void>;
-  /** Lets go of whatever was prefetched and not read (entries the fold skipped, a failed build). */
-  dropPrefetched(): void;
+  /**
+   * Lets go of these if prefetched and not read (entries the fold skipped, a failed build); only
+   * these: builds of other collections in the process may be holding theirs.
+   */
+  dropPrefetched(keys: string[]): void;
   /**
    * The ids an ops change set leaves present or absent (presence.ts), or null when it has no
    * presence stored (written before presences were): without reading its records.

@@ -110,6 +110,7 @@ export async function buildUnderLease(
   let workspace: Workspace | undefined;
   /** The log position the open copy is at (the pointer may be behind it after a lost swap, or ahead). */
   let copySeq = base.publishedSeq;
+  const prefetched: string[] = [];
   try {
     while (held.valid() && deps.clock.now() < deadline) {
       let entries: LogEntry[];
@@ -137,7 +138,9 @@ export async function buildUnderLease(
           if (!ahead) await discardPrepared(prepared);
           prepared = undefined;
           // The records arrive while the copy opens, instead of after it.
-          void deps.changeSets.prefetch(withinPrefetchBudget(entries));
+          const fetching = withinPrefetchBudget(entries);
+          prefetched.push(...fetching);
+          void deps.changeSets.prefetch(fetching);
           workspace = ahead ? await ahead.workspace : await deps.builder.open(base);
           // Opening the snapshot takes a while: what was committed meanwhile goes into this build too.
           entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
@@ -204,7 +207,7 @@ export async function buildUnderLease(
       report.deletedObjects += await cleanup(deps, base);
     }
   } finally {
-    deps.changeSets.dropPrefetched();
+    deps.changeSets.dropPrefetched(prefetched);
     await discardPrepared(prepared);
     await workspace?.close();
     report.leaseMs = deps.clock.now() - started;

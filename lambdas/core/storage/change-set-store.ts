@@ -115,8 +115,8 @@ export class S3ChangeSetStore implements ChangeSetStore {
     await Promise.all(started);
   }
 
-  dropPrefetched(): void {
-    this.fetched.clear();
+  dropPrefetched(keys: string[]): void {
+    for (const key of keys) this.fetched.delete(key);
   }
 
   /** An ops change set's parts, each as whatever `load` gives (a stream, or the fetched bytes). */

@@ -178,8 +178,8 @@ export class MemoryChangeSets implements ChangeSetStore {
     }
   }
 
-  dropPrefetched(): void {
-    this.fetched.clear();
+  dropPrefetched(keys: string[]): void {
+    for (const key of keys) this.fetched.delete(key);
   }
 
   async read(key: string): Promise<ChangeSetBody> {
