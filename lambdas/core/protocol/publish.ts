@@ -1,10 +1,9 @@
 import type { Config } from '../config/config.ts';
-import { BadInputError, PublicationPendingError } from '../errors.ts';
-import type { EntryOutcome } from './applied.ts';
-import type { NewChange, WrittenChangeSet } from './change-sets.ts';
-import { claimDimension } from './dimension.ts';
+import { PublicationPendingError } from '../errors.ts';
+import type { NewChange } from './change-sets.ts';
+import { type Committed, commit } from './commit.ts';
 import type { LeaseLock } from './lock.ts';
-import { type Pointer, versionWith } from './pointer.ts';
+import type { Pointer } from './pointer.ts';
 import type { ItemStore } from './ports.ts';
 import {
   type BuildReport,
@@ -16,6 +15,7 @@ import {
   prepareWorkspace,
   settle,
 } from './publication.ts';
+import { type PublishResult, result, round, Tracker } from './publish-result.ts';
 
 export { cleanup } from './cleanup.ts';
 export type { FaultPoint, PublishPhase } from './publication.ts';
@@ -34,39 +34,6 @@ export interface PublishDeps extends PublicationDeps {
   items: ItemStore;
   lock: LeaseLock;
   config: PublicationDeps['config'] & Pick<Config, 'lockStrategy' | 'publishWaitSeconds'>;
-}
-
-export interface PublishResult {
-  collection: string;
-  runId: string | null;
-  /** `no-change`: the fold that took our entry changed nothing, so no new version was needed. */
-  status: 'published' | 'already-applied' | 'no-change';
-  strategy: Config['lockStrategy'];
-  seq: number;
-  previousVersion: number;
-  snapshotVersion: number;
-  snapshotKey: string | null;
-  recordCount: number;
-  dimension: number | null;
-  /** Writing the change set and appending the entry. */
-  commitMs: number;
-  /** Sequence numbers lost to other writers while appending (normal under concurrency, cheap). */
-  casRetries: number;
-  /** Pointer swaps this publisher's builds lost and replayed (a builder whose lease lapsed). */
-  swapReplays: number;
-  /** From the append until the pointer passed the entry. */
-  waitMs: number;
-  /** The collection lock (single-phase only: a log commit waits behind no lock). */
-  lockAcquireMs: number;
-  lockHoldMs: number;
-  maxLockHoldMs: number;
-  lockCollisions: number;
-  /** Folds this publisher did itself while holding the build lease, and how long it held it. */
-  builds: number;
-  buildLeaseMs: number;
-  publishMs: number;
-  failedMessages: { messageId: string; reason: string }[];
-  deletedObjects: number;
 }
 
 export async function publish(
@@ -147,91 +114,6 @@ export async function commitAndSettle(
 
 export { awaitPublication };
 
-interface Committed {
-  seq: number;
-  /** The log head hint being raised after our append (never fails). */
-  headRaised?: Promise<void>;
-  /** false: the change had already been applied by an earlier entry (`head` shows where). */
-  pending: boolean;
-  head?: Pointer;
-  outcome?: EntryOutcome;
-}
-
-async function commit(
-  deps: PublishDeps,
-  collection: string,
-  change: NewChange,
-  tracker: Tracker,
-  known?: Pointer,
-): Promise<Committed> {
-  const started = deps.clock.now();
-  deps.onPhase?.('commit');
-  const head = known ?? (await deps.pointers.read(collection));
-  if (change.kind !== 'messages') {
-    // A run that comes back (a retry, a redrive days later) finds where it was applied or committed.
-    const earlier = await deps.applied.lookup(collection, [change.runId], []);
-    const appliedAt = earlier.runs.get(change.runId);
-    if (appliedAt !== undefined && head.publishedSeq >= appliedAt) {
-      return {
-        seq: appliedAt,
-        pending: false,
-        head,
-        outcome: { seq: appliedAt, status: 'duplicate', duplicateOf: appliedAt },
-      };
-    }
-    const pending = await deps.log.pending(collection, head.publishedSeq);
-    const mine = appliedAt ?? pending.find((entry) => entry.runId === change.runId)?.seq;
-    if (mine !== undefined) return { seq: mine, pending: true };
-  }
-  // The head hint is read while the change set is written: one round trip less on the commit path.
-  const hint = deps.log.headHint(collection);
-  const written = await writeChangeSet(deps, collection, change, head.dimension);
-  await deps.faults?.('after-changeset');
-  const { entry, conflicts, headRaised } = await deps.log.append(
-    collection,
-    {
-      changeSet: written,
-      label: change.label,
-      ...(change.kind !== 'messages' && { runId: change.runId }),
-      ...(change.kind === 'messages' && { messageIds: change.messages.map((message) => message.messageId) }),
-    },
-    head.publishedSeq,
-    hint,
-  );
-  await deps.faults?.('after-append');
-  tracker.commitMs = deps.clock.now() - started;
-  tracker.conflicts = conflicts;
-  return { seq: entry.seq, pending: true, headRaised };
-}
-
-async function writeChangeSet(
-  deps: PublishDeps,
-  collection: string,
-  change: NewChange,
-  known: number | null,
-): Promise<WrittenChangeSet> {
-  if (change.kind === 'messages') {
-    const written = await deps.changeSets.writeMessages(collection, change.label, change.messages);
-    await claimDimension(
-      deps.items,
-      deps.clock,
-      collection,
-      written.dimension,
-      `stream batch ${change.label}`,
-      known,
-    );
-    return written;
-  }
-  if (change.kind === 'segments') {
-    const dimension = await change.dimension();
-    await claimDimension(deps.items, deps.clock, collection, dimension, `run "${change.runId}"`, known);
-    return deps.changeSets.copySegments(collection, change.label, change.segments, dimension);
-  }
-  const opened = await change.open();
-  await claimDimension(deps.items, deps.clock, collection, opened.dimension, `run "${change.runId}"`, known);
-  return deps.changeSets.writeOps(collection, change.label, opened.ops, opened.dimension);
-}
-
 /**
  * Waits until the pointer passes entry `seq`, folding the log itself whenever the build lease is
  * free (or its holder's lease lapsed). Gives up with a retryable PublicationPendingError after
@@ -269,65 +151,4 @@ async function awaitPublication(deps: PublishDeps, collection: string, seq: numb
   }
 }
 
-class Tracker {
-  commitMs = 0;
-  conflicts = 0;
-  waitMs = 0;
-  acquireMs = 0;
-  holdMs = 0;
-  collisions = 0;
-  builds: BuildReport[] = [];
-  lock(acquireMs: number, collisions: number) {
-    this.acquireMs += acquireMs;
-    this.collisions += collisions;
-  }
-  hold(ms: number) {
-    this.holdMs += ms;
-  }
-}
-
-function result(
-  deps: PublishDeps,
-  collection: string,
-  change: NewChange,
-  committed: Committed,
-  tracker: Tracker,
-  started: number,
-): PublishResult {
-  const head = committed.head!;
-  const outcome = committed.outcome ?? { seq: committed.seq, status: 'applied' as const };
-  if (outcome.status === 'rejected') throw new BadInputError(`"${collection}": ${outcome.reason}`);
-  const version = versionWith(head, committed.seq);
-  const status: PublishResult['status'] =
-    outcome.status === 'duplicate' ? 'already-applied' : version ? 'published' : 'no-change';
-  const snapshotVersion = version?.version ?? head.version;
-  return {
-    collection,
-    runId: change.kind === 'messages' ? null : change.runId,
-    status,
-    strategy: deps.config.lockStrategy,
-    seq: committed.seq,
-    previousVersion: status === 'published' ? snapshotVersion - 1 : snapshotVersion,
-    snapshotVersion,
-    snapshotKey: version?.key ?? head.snapshotKey,
-    recordCount: version?.recordCount ?? head.recordCount,
-    dimension: head.dimension,
-    commitMs: round(tracker.commitMs),
-    casRetries: tracker.conflicts,
-    swapReplays: tracker.builds.reduce((sum, build) => sum + build.replays, 0),
-    waitMs: round(tracker.waitMs),
-    lockAcquireMs: round(tracker.acquireMs),
-    lockHoldMs: round(tracker.holdMs),
-    maxLockHoldMs: round(tracker.holdMs),
-    lockCollisions: tracker.collisions,
-    builds: tracker.builds.reduce((sum, build) => sum + build.folds, 0),
-    buildLeaseMs: round(tracker.builds.reduce((sum, build) => sum + build.leaseMs, 0)),
-    publishMs: round(performance.now() - started),
-    failedMessages: outcome.failedMessages ?? [],
-    deletedObjects: tracker.builds.reduce((sum, build) => sum + build.deletedObjects, 0),
-  };
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
-
-export type { PhaseDetail };
+export type { PhaseDetail, PublishResult };
