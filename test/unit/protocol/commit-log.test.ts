@@ -4,7 +4,7 @@ import type { LogEntry } from '../../../lambdas/core/protocol/commit-log.ts';
 import { PREFETCH_BUDGET_BYTES, withinPrefetchBudget } from '../../../lambdas/core/protocol/fold.ts';
 import type { HeldLock } from '../../../lambdas/core/protocol/lock.ts';
 import { buildUnderLease, type FaultPoint } from '../../../lambdas/core/protocol/publication.ts';
-import { publish } from '../../../lambdas/core/protocol/publish.ts';
+import { awaitPublication, publish, WAIT_POLL_MAX_MS } from '../../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../../lambdas/core/records/changes.ts';
 import type { ObjectStore } from '../../../lambdas/core/storage/object-store.ts';
 import { compactWith, type StreamRecord } from '../../../lambdas/core/stream/stream-compaction.ts';
@@ -254,6 +254,36 @@ describe('the commit log', () => {
     ]);
     expect(keys).toEqual(['cs-1', 'cs-3']);
     expect(PREFETCH_BUDGET_BYTES).toBe(64 * 1024 * 1024);
+  });
+
+  it('a waiter notices its publication within WAIT_POLL_MAX_MS of the swap, however long it waited', async () => {
+    const clock = new ManualClock();
+    const world = memoryWorld({ clock });
+    const deps = world.deps();
+    const { seq } = (
+      await deps.log.append(
+        'words',
+        {
+          changeSet: await deps.changeSets.writeOps('words', 'late', makeUpserts('l', 1, DIM), DIM),
+          label: 'late',
+          runId: 'late',
+        },
+        0,
+      )
+    ).entry;
+    const builder = (await deps.buildLease.tryHold('words'))!; // someone else is building
+    let doneAt: number | undefined;
+    const waiting = awaitPublication(deps, 'words', seq).then(() => {
+      doneAt = clock.now();
+    });
+    await clock.advance(30_000, 10); // a long build: the waiter's pauses have grown to their cap
+    expect(doneAt).toBeUndefined();
+    await buildUnderLease(deps, builder, 'words');
+    const swappedAt = clock.now();
+    await clock.advance(2 * WAIT_POLL_MAX_MS, 1);
+    await waiting;
+    expect(doneAt! - swappedAt).toBeLessThanOrEqual(WAIT_POLL_MAX_MS + 1); // +1: time moves in 1 ms steps
+    await builder.release();
   });
 
   it('change sets are swept past the grace, and listed at most once per sweep interval', async () => {
