@@ -39,7 +39,7 @@ const SECTIONS: { name: string; title: string; meaning: string }[] = [
     name: 'contention',
     title: '2. Contention: concurrent runs on one collection',
     meaning:
-      "N runs publish into the same collection at once. Single-phase serialises whole publishes behind the lock. Two-phase commits them to the collection's log in parallel (a lost race for a sequence number costs one more conditional write, never a rebuild) and one build folds everything pending into one snapshot, so N concurrent runs cost about one build, not N. `snapshotsPublished` counts the versions the N runs produced; `failures` must be 0.",
+      "N runs publish into the same collection at once. Single-phase serialises whole publishes behind the lock. Two-phase commits them to the collection's log in parallel (a lost race for a sequence number costs one more conditional write, never a rebuild) and one build folds everything pending into one snapshot, so N concurrent runs cost about one build, not N. Both still insert every record into Chroma, which applies writes one request at a time, so the gain is bounded by the fixed cost of a build (copy, server start, pack and upload, swap) F against the fold of one run R: N(F + R) / (F + NR) at best. `snapshotsPublished` counts the versions the N runs produced; `failures` must be 0.",
   },
   {
     name: 'merge-pipeline',
