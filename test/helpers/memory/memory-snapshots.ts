@@ -169,11 +169,9 @@ export class MemoryChangeSets implements ChangeSetStore {
 
   /** What prefetch took: kept even if the object is deleted before the read, as in S3. */
   private readonly fetched = new Map<string, StoredChangeSet | undefined>();
-  prefetches = 0;
 
   async prefetch(keys: string[]): Promise<void> {
     for (const key of keys) {
-      this.prefetches++;
       this.fetched.set(key, this.objects.get(key));
     }
   }
