@@ -21,6 +21,13 @@ export class PresenceRecorder {
   }
 }
 
+/** The presence of ops already in hand. */
+export function presenceOfOps(ops: Iterable<RecordOp>): Presence {
+  const recorder = new PresenceRecorder();
+  for (const op of ops) recorder.note(op);
+  return recorder.presence;
+}
+
 export function encodePresence(presence: Presence): Buffer {
   const present: string[] = [];
   const absent: string[] = [];

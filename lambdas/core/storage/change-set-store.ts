@@ -14,6 +14,7 @@ import {
 import { combinePresence, type Presence } from '../records/presence.ts';
 import type { RecordOp } from '../records/records.ts';
 import { mergeSortedStreams, openSegment, writeSegmentFile } from '../records/segments.ts';
+import { BoundedCache } from './bounded-cache.ts';
 import type { ObjectStore } from './object-store.ts';
 import { readPresence, uploadSegment, writePresence } from './segment-objects.ts';
 
@@ -23,9 +24,9 @@ const PRESENCES_CACHED = 50;
 /** Change sets in S3: `changesets/{collection}/{label}-{nonce}.arrow` (ops) or `.json` (messages). */
 export class S3ChangeSetStore implements ChangeSetStore {
   /** Message change sets are immutable and small: stream commits re-read the pending ones often. */
-  private readonly messages = new Map<string, StreamChange[]>();
+  private readonly messages = new BoundedCache<string, StreamChange[]>(MESSAGE_SETS_CACHED);
   /** Presences are immutable too: every stream commit checks its updates against the pending runs'. */
-  private readonly presences = new Map<string, Presence>();
+  private readonly presences = new BoundedCache<string, Presence>(PRESENCES_CACHED);
 
   /** Ops change sets fetched ahead of their read (prefetch), each taken by one read. */
   private readonly fetched = new Map<string, Promise<FetchedOps>>();
@@ -44,7 +45,7 @@ export class S3ChangeSetStore implements ChangeSetStore {
       const file = join(dir, 'changeset.arrow');
       const info = await writeSegmentFile(file, ops, dimension);
       await uploadSegment(this.objects, key, file, info.presence);
-      this.remember(key, info.presence);
+      this.presences.set(key, info.presence);
       return { key, kind: 'ops', records: info.records, dimension };
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -99,7 +100,7 @@ export class S3ChangeSetStore implements ChangeSetStore {
       this.objects.putJson(key, { parts, dimension }),
       presence && writePresence(this.objects, key, presence),
     ]);
-    if (presence) this.remember(key, presence);
+    if (presence) this.presences.set(key, presence);
     const records = segments.reduce((sum, segment) => sum + segment.records, 0);
     return { key, kind: 'ops', records, dimension };
   }
@@ -151,10 +152,6 @@ export class S3ChangeSetStore implements ChangeSetStore {
       const parsed = JSON.parse(await this.objects.getText(key)) as { messages: EncodedMessage[] };
       messages = parsed.messages.map(decodeMessage);
       this.messages.set(key, messages);
-      for (const cached of this.messages.keys()) {
-        if (this.messages.size <= MESSAGE_SETS_CACHED) break;
-        this.messages.delete(cached);
-      }
     }
     return { kind: 'messages', messages };
   }
@@ -163,16 +160,8 @@ export class S3ChangeSetStore implements ChangeSetStore {
     const known = this.presences.get(key);
     if (known) return known;
     const presence = await readPresence(this.objects, key);
-    if (presence) this.remember(key, presence);
+    if (presence) this.presences.set(key, presence);
     return presence;
-  }
-
-  private remember(key: string, presence: Presence) {
-    this.presences.set(key, presence);
-    for (const cached of this.presences.keys()) {
-      if (this.presences.size <= PRESENCES_CACHED) break;
-      this.presences.delete(cached);
-    }
   }
 
   async list(collection: string): Promise<{ key: string; modifiedAt: number }[]> {

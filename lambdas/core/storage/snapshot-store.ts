@@ -8,6 +8,7 @@ import * as tar from 'tar';
 import { StorageError } from '../errors.ts';
 import type { Pointer } from '../protocol/pointer.ts';
 import { idsKeyOf, type SnapshotObjects } from '../protocol/ports.ts';
+import { BoundedCache } from './bounded-cache.ts';
 import type { ObjectStore } from './object-store.ts';
 
 /**
@@ -36,7 +37,7 @@ const LEFTOVER_MS = 60 * 60_000;
 const IDS_CACHED = 4;
 
 export class SnapshotStore implements SnapshotObjects {
-  private readonly idsCache = new Map<string, ReadonlySet<string>>();
+  private readonly idsCache = new BoundedCache<string, ReadonlySet<string>>(IDS_CACHED);
 
   constructor(
     readonly objects: ObjectStore,
@@ -157,7 +158,7 @@ export class SnapshotStore implements SnapshotObjects {
   async putIds(snapshotKey: string, ids: Iterable<string>): Promise<void> {
     const text = [...ids].join('\n');
     await this.objects.uploadStream(idsKeyOf(snapshotKey), gzipSync(Buffer.from(text)), 'application/gzip');
-    this.remember(snapshotKey, new Set(ids));
+    this.idsCache.set(snapshotKey, new Set(ids));
   }
 
   async getIds(snapshotKey: string): Promise<ReadonlySet<string> | null> {
@@ -172,16 +173,8 @@ export class SnapshotStore implements SnapshotObjects {
     }
     const text = body.toString('utf8');
     const ids = new Set(text === '' ? [] : text.split('\n'));
-    this.remember(snapshotKey, ids);
-    return ids;
-  }
-
-  private remember(snapshotKey: string, ids: ReadonlySet<string>) {
     this.idsCache.set(snapshotKey, ids);
-    for (const key of this.idsCache.keys()) {
-      if (this.idsCache.size <= IDS_CACHED) break;
-      this.idsCache.delete(key);
-    }
+    return ids;
   }
 
   /** Deletes snapshot objects (phase D decides which: see protocol/retention.ts). */

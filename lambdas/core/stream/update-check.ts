@@ -4,7 +4,7 @@ import type { LogEntry } from '../protocol/commit-log.ts';
 import { planMessages } from '../protocol/message-plan.ts';
 import type { Pointer } from '../protocol/pointer.ts';
 import type { PublishDeps } from '../protocol/publish.ts';
-import { type Presence, PresenceRecorder } from '../records/presence.ts';
+import { type Presence, presenceOfOps } from '../records/presence.ts';
 import type { RecordTarget, StoredRecord } from '../records/record-target.ts';
 
 /**
@@ -48,9 +48,7 @@ async function presenceOf(deps: PublishDeps, entry: LogEntry): Promise<Presence 
   if (entry.kind === 'ops') return deps.changeSets.presence(entry.changeSet);
   const body = await deps.changeSets.read(entry.changeSet);
   if (body.kind !== 'messages') return null;
-  const recorder = new PresenceRecorder();
-  for (const op of body.messages.flatMap((message) => message.ops)) recorder.note(op);
-  return recorder.presence;
+  return presenceOfOps(body.messages.flatMap((message) => message.ops));
 }
 
 /** A record target that only answers which ids exist: all a plan asks of it. */

@@ -10,7 +10,7 @@ import {
 import type { Pointer } from '../../../lambdas/core/protocol/pointer.ts';
 import type { SnapshotBuilder, SnapshotObjects, Workspace } from '../../../lambdas/core/protocol/ports.ts';
 import { TrackedIds } from '../../../lambdas/core/protocol/tracked-ids.ts';
-import { type Presence, PresenceRecorder } from '../../../lambdas/core/records/presence.ts';
+import { type Presence, presenceOfOps } from '../../../lambdas/core/records/presence.ts';
 import type {
   RecordTarget,
   StoredRecord,
@@ -199,10 +199,7 @@ export class MemoryChangeSets implements ChangeSetStore {
   async presence(key: string): Promise<Presence | null> {
     await jitter(this.random);
     const stored = this.objects.get(key);
-    if (stored?.kind !== 'ops') return null;
-    const recorder = new PresenceRecorder();
-    for (const op of stored.ops) recorder.note(op);
-    return recorder.presence;
+    return stored?.kind === 'ops' ? presenceOfOps(stored.ops) : null;
   }
 
   async deleteKeys(keys: string[]): Promise<void> {
