@@ -9,6 +9,7 @@ import { foldEntries, withinPrefetchBudget } from './fold.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
 import { advancedPointer, nextPointer, type Pointer, type PointerStore } from './pointer.ts';
 import type { Clock, SnapshotBuilder, SnapshotObjects, Workspace } from './ports.ts';
+import { discardPrepared, type PreparedWorkspace } from './prepared-workspace.ts';
 import { isGarbage } from './retention.ts';
 
 /**
@@ -62,35 +63,6 @@ export interface BuildReport {
   replays: number;
   deletedObjects: number;
   leaseMs: number;
-}
-
-/**
- * A copy of the live snapshot being opened (and its server started) ahead of the build that will
- * use it: a publisher that won the build lease opens it while its own commit is still under way.
- */
-export interface PreparedWorkspace {
-  base: Pointer;
-  workspace: Promise<Workspace>;
-}
-
-export function prepareWorkspace(deps: Pick<PublicationDeps, 'builder'>, base: Pointer): PreparedWorkspace {
-  const workspace = deps.builder.open(base).then(async (opened) => {
-    try {
-      await opened.target();
-      return opened;
-    } catch (error) {
-      await opened.close();
-      throw error;
-    }
-  });
-  workspace.catch(() => {}); // whoever takes it sees the failure; nobody may never take it
-  return { base, workspace };
-}
-
-/** Closes a prepared copy nobody used (one that failed to open has nothing to close). */
-export async function discardPrepared(prepared: PreparedWorkspace | undefined): Promise<void> {
-  const opened = await prepared?.workspace.catch(() => undefined);
-  await opened?.close();
 }
 
 /**

@@ -5,14 +5,13 @@ import { type Committed, commit } from './commit.ts';
 import type { LeaseLock } from './lock.ts';
 import type { Pointer } from './pointer.ts';
 import type { ItemStore } from './ports.ts';
+import { discardPrepared, prepareWorkspace } from './prepared-workspace.ts';
 import {
   type BuildReport,
   buildThenRelease,
   buildUnderLease,
-  discardPrepared,
   type PhaseDetail,
   type PublicationDeps,
-  prepareWorkspace,
   settle,
 } from './publication.ts';
 import { type PublishResult, result, round, Tracker } from './publish-result.ts';

@@ -1,6 +1,11 @@
 import { AppliedRecords } from '../../../lambdas/core/protocol/applied.ts';
 import { CommitLog } from '../../../lambdas/core/protocol/commit-log.ts';
-import { BUILD_LEASE, LeaseLock, type LockOptions } from '../../../lambdas/core/protocol/lock.ts';
+import {
+  BUILD_LEASE,
+  type HeldLock,
+  LeaseLock,
+  type LockOptions,
+} from '../../../lambdas/core/protocol/lock.ts';
 import { PointerStore } from '../../../lambdas/core/protocol/pointer.ts';
 import type { Clock, ItemStore } from '../../../lambdas/core/protocol/ports.ts';
 import type { PublishDeps } from '../../../lambdas/core/protocol/publish.ts';
@@ -78,5 +83,27 @@ export function memoryWorld(options: { random?: () => number; clock?: Clock } = 
         ...rest,
       };
     },
+  };
+}
+
+/** The ids in a collection's live snapshot, sorted. */
+export async function liveIds(world: MemoryWorld, collection: string): Promise<string[]> {
+  const { snapshotKey } = await world.deps().pointers.read(collection);
+  return [...world.snapshots.read(snapshotKey!).keys()].sort();
+}
+
+/** A lease that never lapses: for driving a build directly, without a lock in the way. */
+export function heldForever(collection: string): HeldLock {
+  return {
+    collection,
+    owner: 'test',
+    fence: 0,
+    acquiredAt: 0,
+    acquireMs: 0,
+    collisions: 0,
+    heartbeatFailures: 0,
+    valid: () => true,
+    assertHeld: () => undefined,
+    release: async () => 0,
   };
 }

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import type { LogEntry } from '../../../lambdas/core/protocol/commit-log.ts';
+import { PREFETCH_BUDGET_BYTES, withinPrefetchBudget } from '../../../lambdas/core/protocol/fold.ts';
+import { prepareWorkspace } from '../../../lambdas/core/protocol/prepared-workspace.ts';
+import { buildUnderLease } from '../../../lambdas/core/protocol/publication.ts';
+import { awaitPublication, publish, WAIT_POLL_MAX_MS } from '../../../lambdas/core/protocol/publish.ts';
+import { opsChange } from '../../../lambdas/core/records/changes.ts';
+import { ManualClock } from '../../helpers/memory/clocks.ts';
+import { heldForever, liveIds, type MemoryWorld, memoryWorld } from '../../helpers/memory/memory-runtime.ts';
+import { makeUpserts } from '../../helpers/records.ts';
+
+/**
+ * What keeps a run from waiting longer than its build: the build lease's winner opening its copy
+ * while it commits, the change sets fetched while the copy opens, a waiter looking often enough.
+ */
+const DIM = 4;
+const live = (world: MemoryWorld) => liveIds(world, 'words');
+const always = heldForever('words');
+
+describe("a build's head start", () => {
+  it('a publisher that wins the build lease opens its copy while committing and builds on it', async () => {
+    const world = memoryWorld();
+    await publish(world.deps(), 'words', opsChange('seed', makeUpserts('s', 1, DIM)));
+    const before = { opened: world.builder.opened, closed: world.builder.closed };
+    const result = await publish(world.deps(), 'words', opsChange('next', makeUpserts('n', 1, DIM)));
+    expect(result).toMatchObject({ status: 'published', builds: 1 });
+    expect(world.builder.opened - before.opened).toBe(1); // the prepared copy, no second open
+    expect(world.builder.closed - before.closed).toBe(1);
+    expect(await live(world)).toEqual(['n-00000', 's-00000']);
+  });
+
+  it('a copy prepared for a pointer that moved meanwhile is closed unused; the build opens the new head', async () => {
+    const world = memoryWorld();
+    await publish(world.deps(), 'words', opsChange('seed', makeUpserts('s', 1, DIM)));
+    const deps = world.deps();
+    const head = await deps.pointers.read('words');
+    const prepared = prepareWorkspace(deps, head);
+    // another builder publishes first
+    await publish(world.deps(), 'words', opsChange('other', makeUpserts('o', 1, DIM)));
+    await deps.log.append(
+      'words',
+      {
+        changeSet: await deps.changeSets.writeOps('words', 'mine', makeUpserts('m', 1, DIM), DIM),
+        label: 'mine',
+        runId: 'mine',
+      },
+      0,
+    );
+    const before = { opened: world.builder.opened, closed: world.builder.closed };
+    await buildUnderLease(deps, always, 'words', prepared);
+    expect(world.builder.opened - before.opened).toBe(1); // the new head's copy
+    expect(world.builder.closed - before.closed).toBe(2); // the stale prepared copy and the used one
+    expect(await live(world)).toEqual(['m-00000', 'o-00000', 's-00000']);
+  });
+
+  it('a builder fetches the pending change sets while its copy opens: one deleted once fetched still folds', async () => {
+    const world = memoryWorld();
+    await publish(world.deps(), 'words', opsChange('seed', makeUpserts('s', 1, DIM)));
+    const deps = world.deps();
+    for (const name of ['a', 'b'])
+      await deps.log.append(
+        'words',
+        {
+          changeSet: await deps.changeSets.writeOps('words', name, makeUpserts(name, 2, DIM), DIM),
+          label: name,
+          runId: name,
+        },
+        0,
+      );
+    const prefetch = world.changeSets.prefetch.bind(world.changeSets);
+    const fetched: string[] = [];
+    world.changeSets.prefetch = async (keys) => {
+      await prefetch(keys);
+      fetched.push(...keys);
+      await world.changeSets.deleteKeys(keys); // nothing is read from the store after this
+    };
+    const report = await buildUnderLease(deps, always, 'words');
+    expect(fetched).toHaveLength(2);
+    expect(report).toMatchObject({ folds: 1, entries: 2 });
+    expect(await live(world)).toEqual(['a-00000', 'a-00001', 'b-00000', 'b-00001', 's-00000']);
+  });
+
+  it('the prefetch takes ops entries in log order while their records fit its budget', () => {
+    const entry = (seq: number, kind: 'ops' | 'messages', records: number) =>
+      ({ seq, kind, records, dimension: 1536, changeSet: `cs-${seq}` }) as LogEntry;
+    // 1536-d: 6,400 bytes a record with its overhead; 64 MiB hold 10,485
+    const keys = withinPrefetchBudget([
+      entry(1, 'ops', 6000),
+      entry(2, 'messages', 50),
+      entry(3, 'ops', 4000),
+      entry(4, 'ops', 1000),
+      entry(5, 'ops', 1),
+    ]);
+    expect(keys).toEqual(['cs-1', 'cs-3']);
+    expect(PREFETCH_BUDGET_BYTES).toBe(64 * 1024 * 1024);
+  });
+
+  it('a waiter notices its publication within WAIT_POLL_MAX_MS of the swap, however long it waited', async () => {
+    const clock = new ManualClock();
+    const world = memoryWorld({ clock });
+    const deps = world.deps();
+    const { seq } = (
+      await deps.log.append(
+        'words',
+        {
+          changeSet: await deps.changeSets.writeOps('words', 'late', makeUpserts('l', 1, DIM), DIM),
+          label: 'late',
+          runId: 'late',
+        },
+        0,
+      )
+    ).entry;
+    const builder = (await deps.buildLease.tryHold('words'))!; // someone else is building
+    let doneAt: number | undefined;
+    const waiting = awaitPublication(deps, 'words', seq).then(() => {
+      doneAt = clock.now();
+    });
+    await clock.advance(30_000, 10); // a long build: the waiter's pauses have grown to their cap
+    expect(doneAt).toBeUndefined();
+    await buildUnderLease(deps, builder, 'words');
+    const swappedAt = clock.now();
+    await clock.advance(2 * WAIT_POLL_MAX_MS, 1);
+    await waiting;
+    expect(doneAt! - swappedAt).toBeLessThanOrEqual(WAIT_POLL_MAX_MS + 1); // +1: time moves in 1 ms steps
+    await builder.release();
+  });
+});
