@@ -37,6 +37,24 @@ describe('the commit log', () => {
     expect(await live(world)).toEqual(['a-00000', 'a-00001', 'b-00000', 'b-00001']);
   });
 
+  it('the head hint is only a hint: with its reads and raises throttled, appends probe up from the floor and land', async () => {
+    const world = memoryWorld();
+    world.items.faults = (call) => (call.key.startsWith('loghead#') ? 'throttled' : 'none');
+    const deps = world.deps();
+    const append = async (name: string) => {
+      const changeSet = await deps.changeSets.writeOps('words', name, makeUpserts(name, 1, DIM), DIM);
+      const appended = await deps.log.append('words', { changeSet, label: name, runId: name }, 0);
+      await appended.headRaised; // never fails, even when the raise is throttled
+      return appended;
+    };
+    const first = await append('a');
+    const second = await append('b');
+    expect([first.entry.seq, second.entry.seq]).toEqual([1, 2]);
+    expect(second.conflicts).toBe(1); // started at the floor, lost seq 1, took 2
+    expect(world.items.stats.faults.throttled).toBeGreaterThanOrEqual(4);
+    expect((await deps.log.pending('words', 0)).map((entry) => entry.runId)).toEqual(['a', 'b']);
+  });
+
   it('concurrent runs are folded: 6 runs publish in fewer builds than runs, each reports SUCCEEDED only once live', async () => {
     const world = memoryWorld();
     const results = await Promise.all(
