@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { idsKeyOf } from '../../lambdas/core/protocol/ports.ts';
+import { idsKeyOf, isSnapshotArchive } from '../../lambdas/core/protocol/ports.ts';
 import { createRuntime, type Runtime } from '../../lambdas/core/runtime.ts';
 import { type LocalServices, startLocalServices } from '../../local/services.ts';
 
@@ -51,7 +51,7 @@ export function uniqueCollection(prefix = 'col'): string {
  */
 export async function storedSnapshots(rt: Runtime, collection: string): Promise<string[]> {
   const listed = await rt.snapshots.listKeys(collection);
-  const tars = listed.filter((key) => key.endsWith('.tar'));
+  const tars = listed.filter(isSnapshotArchive);
   const idLists = listed.filter((key) => key.endsWith('.ids.gz'));
   const expected = tars.map(idsKeyOf);
   if (JSON.stringify(idLists.sort()) !== JSON.stringify(expected.sort()))

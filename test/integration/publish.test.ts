@@ -4,9 +4,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
 import { BadInputError } from '../../lambdas/core/errors.ts';
+import { advancedPointer } from '../../lambdas/core/protocol/pointer.ts';
+import { idsKeyOf, isSnapshotArchive } from '../../lambdas/core/protocol/ports.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps } from '../../lambdas/core/runtime.ts';
+import { snapshotKey } from '../../lambdas/core/storage/snapshot-store.ts';
 import { startTestStack, storedSnapshots, type TestStack, uniqueCollection } from '../helpers/local-stack.ts';
 import { makeUpserts } from '../helpers/records.ts';
 
@@ -61,7 +64,7 @@ describe('publish protocol', () => {
     const downloads: string[] = [];
     const getStream = rt.objects.getStream.bind(rt.objects);
     rt.objects.getStream = (key: string) => {
-      if (key.endsWith('.tar')) downloads.push(key);
+      if (isSnapshotArchive(key)) downloads.push(key);
       return getStream(key);
     };
     const workspace = await rt.builder.open(pointer);
@@ -125,6 +128,54 @@ describe('publish protocol', () => {
     rt.changeSets.dropPrefetched([other.key]);
     await rt.changeSets.deleteKeys([other.key]);
     await expect(rt.changeSets.read(other.key)).rejects.toThrow(/does not exist/);
+  });
+
+  it('writes zstd-compressed snapshots and still reads and builds on a plain .tar one written before', async () => {
+    const rt = stack.runtime();
+    const collection = uniqueCollection('words');
+    const first = await publish(
+      publishDeps(rt),
+      collection,
+      opsChange('zst-1', makeUpserts('a', 40, DIM, 1)),
+    );
+    expect(first.snapshotKey).toMatch(/\.tar\.zst$/);
+    const head = await rt.objects.getBytes(first.snapshotKey!);
+    expect([...head.subarray(0, 4)]).toEqual([0x28, 0xb5, 0x2f, 0xfd]); // the zstd frame magic
+    // a legacy snapshot: the same content as a plain tar, named by the pointer
+    const pointer = await rt.pointers.read(collection);
+    const legacyKey = snapshotKey(collection, pointer.version, 'legacy').replace(/\.zst$/, '');
+    const { path } = await rt.snapshots.materialize(first.snapshotKey!);
+    await rt.snapshots.upload(path, legacyKey);
+    await rt.objects.uploadStream(
+      idsKeyOf(legacyKey),
+      await rt.objects.getBytes(idsKeyOf(first.snapshotKey!)),
+    );
+    const [newest, ...older] = pointer.history;
+    const legacy = {
+      ...advancedPointer(pointer, pointer.publishedSeq),
+      snapshotKey: legacyKey,
+      history: [{ ...newest!, key: legacyKey }, ...older],
+    };
+    expect(await rt.pointers.swap(pointer, legacy)).toEqual({ swapped: true });
+    // a reader and a builder with empty caches must download and unpack the plain tar
+    const cacheDir = await mkdtemp(join(tmpdir(), 'embedflow-legacy-cache-'));
+    try {
+      const fresh = stack.runtime({ SNAPSHOT_CACHE_DIR: cacheDir });
+      await withPublishedCollection(fresh, collection, async (opened) => {
+        expect(opened.entry.key).toBe(legacyKey);
+        expect(await opened.collection.count()).toBe(40);
+      });
+      await rm(cacheDir, { recursive: true, force: true });
+      const next = await publish(
+        publishDeps(fresh),
+        collection,
+        opsChange('zst-2', makeUpserts('b', 5, DIM, 2)),
+      );
+      expect(next).toMatchObject({ status: 'published', recordCount: 45 });
+      expect(next.snapshotKey).toMatch(/\.tar\.zst$/);
+    } finally {
+      await rm(cacheDir, { recursive: true, force: true });
+    }
   });
 
   it('treats re-publishing an applied run id as a no-op', async () => {

@@ -1,6 +1,6 @@
 import { belongsTo, type ChangeSetStore } from './change-sets.ts';
 import type { Pointer } from './pointer.ts';
-import { idsKeyOf } from './ports.ts';
+import { idsKeyOf, isSnapshotArchive } from './ports.ts';
 import type { PublicationDeps } from './publication.ts';
 import { isGarbage } from './retention.ts';
 
@@ -30,7 +30,7 @@ async function sweepSnapshots(
   now: number,
 ): Promise<number> {
   const listed = await deps.snapshots.listKeys(pointer.collection);
-  const snapshots = listed.filter((key) => key.endsWith('.tar'));
+  const snapshots = listed.filter(isSnapshotArchive);
   const garbage = snapshots.filter((key) =>
     isGarbage(key, pointer, now, deps.config.snapshotRetentionMinutes),
   );

@@ -5,7 +5,7 @@ import type { CommitLog } from './commit-log.ts';
 import { dimensionKey } from './dimension.ts';
 import type { HeldLock, LeaseLock } from './lock.ts';
 import { type PointerStore, pointerKey } from './pointer.ts';
-import type { ItemStore, SnapshotObjects } from './ports.ts';
+import { type ItemStore, isSnapshotArchive, type SnapshotObjects } from './ports.ts';
 
 /**
  * Dropping a collection, so it can start over (another dimension, another embedder). It holds
@@ -81,7 +81,7 @@ export async function dropCollection(deps: DropDeps, collection: string): Promis
       collection,
       droppedVersion: pointer.version,
       recordCount: pointer.recordCount,
-      snapshotsDeleted: snapshotKeys.filter((key) => key.endsWith('.tar')).length,
+      snapshotsDeleted: snapshotKeys.filter(isSnapshotArchive).length,
       itemsDeleted: familyKeys.length,
     };
   } finally {

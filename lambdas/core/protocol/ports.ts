@@ -124,5 +124,11 @@ export interface SnapshotObjects {
   getIds(snapshotKey: string): Promise<ReadonlySet<string> | null>;
 }
 
+/** A snapshot archive's key: `.tar.zst`, or `.tar` for one written before snapshots were compressed. */
+export const isSnapshotArchive = (key: string) => /\.tar(\.zst)?$/.test(key);
+
+/** A snapshot's key without its archive extension: what names it in the cache. */
+export const snapshotStem = (snapshotKey: string) => snapshotKey.replace(/\.tar(\.zst)?$/, '');
+
 /** Where the ids of a snapshot are stored: beside it. */
-export const idsKeyOf = (snapshotKey: string) => snapshotKey.replace(/\.tar$/, '.ids.gz');
+export const idsKeyOf = (snapshotKey: string) => `${snapshotStem(snapshotKey)}.ids.gz`;

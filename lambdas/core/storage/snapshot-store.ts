@@ -3,27 +3,37 @@ import { cp, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { constants, createZstdCompress, createZstdDecompress, gunzipSync, gzipSync } from 'node:zlib';
 import * as tar from 'tar';
 import { StorageError } from '../errors.ts';
 import type { Pointer } from '../protocol/pointer.ts';
-import { idsKeyOf, type SnapshotObjects } from '../protocol/ports.ts';
+import { idsKeyOf, isSnapshotArchive, type SnapshotObjects, snapshotStem } from '../protocol/ports.ts';
 import { BoundedCache } from './bounded-cache.ts';
 import type { ObjectStore } from './object-store.ts';
 
 /**
- * Snapshots are Chroma persist directories packed as tar at immutable versioned keys. Reads go
- * through a cache directory keyed by version (EFS in AWS, a directory locally): a hit skips the
- * download, and a cached version is never modified, only copied into a private working directory.
+ * Snapshots are Chroma persist directories packed as tar and compressed with zstd (`.tar.zst`) at
+ * immutable versioned keys; plain `.tar` snapshots written before compression read as they are.
+ * Reads go through a cache directory keyed by version (EFS in AWS, a directory locally): a hit
+ * skips the download, and a cached version is never modified, only copied into a private working
+ * directory.
  */
 export const SNAPSHOT_PREFIX = 'snapshots/';
 
 export function snapshotKey(collection: string, version: number, runId: string): string {
-  return `${SNAPSHOT_PREFIX}${collection}/v${String(version).padStart(8, '0')}-${runId}.tar`;
+  return `${SNAPSHOT_PREFIX}${collection}/v${String(version).padStart(8, '0')}-${runId}.tar.zst`;
 }
 
+/**
+ * zstd at its fastest level: Chroma preallocates its HNSW index (a 3,000 x 1536-d collection's
+ * data_level0.bin is 63 MB for 18 MB of vectors, the rest zeros), so a 73 MB tar packs to 24 MB
+ * in ~0.15 s, and a 50k x 64-d one from 48 to 22 MB. Higher levels gain under 2% for more time.
+ */
+const ZSTD_LEVEL = 1;
+
 export function parseSnapshotKey(key: string): { collection: string; version: number; runId: string } | null {
-  const match = /^snapshots\/(.+)\/v(\d{8,})-(.+)\.tar$/.exec(key);
+  if (!isSnapshotArchive(key)) return null;
+  const match = /^snapshots\/(.+)\/v(\d{8,})-(.+)$/.exec(snapshotStem(key));
   if (!match) return null;
   return { collection: match[1]!, version: Number(match[2]), runId: match[3]! };
 }
@@ -44,10 +54,18 @@ export class SnapshotStore implements SnapshotObjects {
     readonly cacheDir: string,
   ) {}
 
-  /** Packs `dir` and uploads it to `key` (multipart). The directory must not be open in a server. */
+  /**
+   * Packs `dir` and uploads it to `key` (compressed for a `.tar.zst` key, in the libuv thread pool
+   * while the tar streams). The directory must not be open in a server.
+   */
   async upload(dir: string, key: string): Promise<void> {
-    const packed = tar.c({ cwd: dir, portable: true }, await readdir(dir));
-    await this.objects.uploadStream(key, Readable.from(packed));
+    const packed = Readable.from(tar.c({ cwd: dir, portable: true }, await readdir(dir)));
+    if (!key.endsWith('.zst')) return this.objects.uploadStream(key, packed, 'application/x-tar');
+    const compress = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
+    await Promise.all([
+      pipeline(packed, compress),
+      this.objects.uploadStream(key, compress, 'application/zstd'),
+    ]);
   }
 
   /**
@@ -84,7 +102,7 @@ export class SnapshotStore implements SnapshotObjects {
    * version, or the cache is on another file system, `dir` is simply removed.
    */
   async adopt(dir: string, key: string): Promise<void> {
-    const path = join(this.cacheDir, key.replace(/\.tar$/, ''));
+    const path = join(this.cacheDir, snapshotStem(key));
     try {
       await mkdir(dirname(path), { recursive: true });
       if (!(await exists(path))) {
@@ -99,13 +117,14 @@ export class SnapshotStore implements SnapshotObjects {
 
   /** The unpacked snapshot in the cache; downloads into a temp dir and renames so readers never see half. */
   async materialize(key: string): Promise<MaterializeResult> {
-    const path = join(this.cacheDir, key.replace(/\.tar$/, ''));
+    const path = join(this.cacheDir, snapshotStem(key));
     if (await exists(path)) return { path, cacheHit: true };
     const partial = `${path}.partial-${randomUUID()}`;
     await mkdir(partial, { recursive: true });
     try {
       const body = await this.objects.getStream(key);
-      await pipeline(body, tar.x({ cwd: partial }));
+      if (key.endsWith('.zst')) await pipeline(body, createZstdDecompress(), tar.x({ cwd: partial }));
+      else await pipeline(body, tar.x({ cwd: partial }));
       try {
         await rename(partial, path);
       } catch (error) {
@@ -127,7 +146,7 @@ export class SnapshotStore implements SnapshotObjects {
    */
   async pruneCache(collection: string, keep: string[]): Promise<void> {
     const dir = join(this.cacheDir, SNAPSHOT_PREFIX, collection);
-    const kept = new Set(keep.map((key) => key.slice(key.lastIndexOf('/') + 1).replace(/\.tar$/, '')));
+    const kept = new Set(keep.map((key) => snapshotStem(key.slice(key.lastIndexOf('/') + 1))));
     let entries: string[] = [];
     try {
       entries = await readdir(dir);
