@@ -85,7 +85,7 @@ async function viaChroma(): Promise<number> {
           const dir = join(work, `L0-${chunk}`);
           const server = await startChroma(dir);
           await applyOps(
-            chromaTarget(await openCollection(server, collection)),
+            chromaTarget(await openCollection(server, collection), server),
             iterate(ops),
             manifest.expectedDimension,
           );

@@ -1,11 +1,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
+import { type ChromaServer, startChroma } from '../lambdas/core/chroma/chroma-server.ts';
 import { chromaTarget, openCollection } from '../lambdas/core/chroma/chroma-target.ts';
 import { collectionEnvKey } from '../lambdas/core/config/config.ts';
-import { applyOps } from '../lambdas/core/records/apply-ops.ts';
+import { APPLY_BATCH, applyOps } from '../lambdas/core/records/apply-ops.ts';
 import { foldAndSort } from '../lambdas/core/records/changes.ts';
+import type { RecordOp } from '../lambdas/core/records/records.ts';
 import type { CollectionSummary } from '../lambdas/core/workflow/workflow-state.ts';
 import { makeUpserts } from '../local/synthetic-records.ts';
 import { executeLocally } from '../local/workflow.ts';
@@ -31,6 +32,38 @@ async function runWorkflow(
     throw new Error(`bench run ${runId} failed: ${JSON.stringify(result.error)}`);
   const summary = (result.output as { collections: CollectionSummary[] }).collections[0]!;
   return { summary, ms };
+}
+
+/** Starts a Chroma server in a temp dir, runs `body`, stops it: timed from start to stop, as a run's build is. */
+async function onFreshServer(body: (server: ChromaServer) => Promise<void>) {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-raw-'));
+  try {
+    return await timed(async () => {
+      const server = await startChroma(dir);
+      try {
+        await body(server);
+      } finally {
+        await server.stop();
+      }
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The floor: what a user of plain Chroma writes, the stock client's upsert in batches of 1,000. */
+async function stockClientUpsert(server: ChromaServer, records: RecordOp[]): Promise<void> {
+  const collection = await openCollection(server, 'overhead-raw');
+  const upserts = records.filter((op) => op.op === 'upsert');
+  for (let start = 0; start < upserts.length; start += APPLY_BATCH) {
+    const batch = upserts.slice(start, start + APPLY_BATCH);
+    await collection.upsert({
+      ids: batch.map((op) => op.id),
+      embeddings: batch.map((op) => Array.from(op.embedding)),
+      documents: batch.map((op) => op.document ?? ''),
+      metadatas: batch.map((op) => op.metadata ?? {}),
+    });
+  }
 }
 
 /** Scenario 4: a whole run against the floor, a plain Chroma upsert of the same records, at 384-d and 1536-d. */
@@ -60,16 +93,12 @@ export async function overhead(context: BenchContext): Promise<ScenarioResult[]>
         makeUpserts(`d${delta}`, recordsPerDelta, dimension, delta + 1),
       ).flat(),
     );
-    const dir = await mkdtemp(join(tmpdir(), 'bench-raw-'));
-    const raw = await timed(async () => {
-      const server = await startChroma(dir);
-      try {
-        await applyOps(chromaTarget(await openCollection(server, 'overhead-raw')), records, dimension);
-      } finally {
-        await server.stop();
-      }
+    const raw = await onFreshServer((server) => stockClientUpsert(server, records));
+    context.log(`overhead: embedflow's upsert path of the same records at ${dimension}-d, on a bare server`);
+    const ours = await onFreshServer(async (server) => {
+      const collection = await openCollection(server, 'overhead-ours');
+      await applyOps(chromaTarget(collection, server), records, dimension, undefined, undefined, true);
     });
-    await rm(dir, { recursive: true, force: true });
     const params = { records: records.length, deltas, dimension };
     rows.push(
       {
@@ -87,6 +116,12 @@ export async function overhead(context: BenchContext): Promise<ScenarioResult[]>
         variant: 'raw-chroma-upsert',
         params,
         metrics: { wallMs: round(raw.ms), recordsPerSecond: round(records.length / (raw.ms / 1000), 1) },
+      },
+      {
+        name: 'overhead',
+        variant: 'embedflow-upsert-path',
+        params,
+        metrics: { wallMs: round(ours.ms), recordsPerSecond: round(records.length / (ours.ms / 1000), 1) },
       },
     );
   }

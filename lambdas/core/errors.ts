@@ -40,6 +40,9 @@ export class StorageError extends EmbedflowError {}
 /** A Chroma server could not be started (it exited, or never answered its heartbeat). */
 export class ChromaStartError extends EmbedflowError {}
 
+/** A Chroma server answered a request with an error status. */
+export class ChromaRequestError extends EmbedflowError {}
+
 export function isConditionalCheckFailed(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }

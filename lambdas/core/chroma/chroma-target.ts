@@ -1,4 +1,5 @@
 import type { ChromaClient, Collection } from 'chromadb';
+import { ChromaRequestError } from '../errors.ts';
 import type { RecordTarget, StoredRecord, UpdateRow, UpsertRow } from '../records/record-target.ts';
 import type { Metadata } from '../records/records.ts';
 import { splitBySize } from './request-size.ts';
@@ -17,7 +18,13 @@ export async function openCollection(server: { client: ChromaClient }, name: str
 /** A Chroma collection as the record target changes are applied to, with Chroma's quirks inside. */
 const ID_PAGE = 5000;
 
-export function chromaTarget(collection: Collection): RecordTarget {
+/** Where a collection's server listens: its loopback port. */
+export interface ChromaEndpoint {
+  port: number;
+}
+
+export function chromaTarget(collection: Collection, server: ChromaEndpoint): RecordTarget {
+  const upsertUrl = `http://127.0.0.1:${server.port}/api/v2/tenants/${encodeURIComponent(collection.tenant)}/databases/${encodeURIComponent(collection.database)}/collections/${collection.id}/upsert`;
   return {
     name: collection.name,
     count: () => collection.count(),
@@ -43,11 +50,11 @@ export function chromaTarget(collection: Collection): RecordTarget {
       const parts = partition(rows, (row) => row.document !== undefined);
       for (const part of parts.flatMap((rows) => splitBySize(rows))) {
         const hasMetadata = part.some((row) => row.metadata && Object.keys(row.metadata).length > 0);
-        await collection.upsert({
+        await postUpsert(upsertUrl, collection.name, {
           ids: part.map((row) => row.id),
-          embeddings: part.map((row) => Array.from(row.embedding)),
+          embeddings: part.map((row) => base64Float32(row.embedding)),
           ...(part[0]!.document !== undefined && { documents: part.map((row) => row.document!) }),
-          ...(hasMetadata && { metadatas: part.map((row) => row.metadata ?? null) as Metadata[] }),
+          ...(hasMetadata && { metadatas: part.map((row) => row.metadata ?? null) }),
         });
       }
     },
@@ -89,6 +96,34 @@ export function chromaTarget(collection: Collection): RecordTarget {
       return id === undefined || distance === undefined || distance === null ? null : { id, distance };
     },
   };
+}
+
+/**
+ * Upserts go to Chroma's REST API with each embedding packed in one Buffer call, as the little-endian
+ * float32 base64 the server reads (the one encoding of the stock client). The stock client packs it
+ * a character per byte: 50 ns a byte, 0.4 s of CPU per 5,000 x 384-d records, 0.9 s per 3,000 x
+ * 1536-d, on the path every record of every build takes. Everything else goes through the client.
+ */
+async function postUpsert(
+  url: string,
+  collection: string,
+  body: { ids: string[]; embeddings: string[]; documents?: string[]; metadatas?: (Metadata | null)[] },
+): Promise<void> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) {
+    const detail = (await response.text()).slice(0, 500);
+    throw new ChromaRequestError(
+      `Chroma refused an upsert of ${body.ids.length} records into "${collection}": ${response.status} ${response.statusText} ${detail}`,
+    );
+  }
+}
+
+export function base64Float32(embedding: Float32Array): string {
+  return Buffer.from(embedding.buffer, embedding.byteOffset, embedding.byteLength).toString('base64');
 }
 
 async function currentEmbeddings(collection: Collection, ids: string[]): Promise<Map<string, number[]>> {

@@ -7,8 +7,8 @@ import type { Metadata } from '../records/records.ts';
  */
 export const CHROMA_REQUEST_BYTES = 16 * 1024 * 1024;
 
-/** JSON numbers of float32 values take up to ~25 bytes each. */
-const BYTES_PER_VALUE = 25;
+/** Embeddings travel as base64 float32, 16/3 bytes a value; 8 leaves room. */
+const BYTES_PER_VALUE = 8;
 
 export interface SizedRow {
   id: string;

@@ -38,7 +38,7 @@ export class ChromaSnapshotBuilder implements SnapshotBuilder {
         if (!server) {
           uploadedAs = undefined; // a running server may write to the directory
           server = await startChroma(work.path);
-          target = ids.track(chromaTarget(await openCollection(server, base.collection)));
+          target = ids.track(chromaTarget(await openCollection(server, base.collection), server));
         }
         return target!;
       },
