@@ -96,6 +96,8 @@ async function applyBatch(
   const presentDeletes = batch.filter((op) => op.op === 'delete' && current.has(op.id)).map((op) => op.id);
   if (presentDeletes.length > 0) await target.delete(presentDeletes);
   stats.deleted += presentDeletes.length;
+  // A later group of the same fold may delete what an earlier one wrote last: that is no probe.
+  if (stats.probe && presentDeletes.includes(stats.probe.id)) delete stats.probe;
 
   const updates = batch.filter((op) => op.op === 'update');
   for (const op of updates) if (!current.has(op.id)) stats.missingIds.push(op.id);

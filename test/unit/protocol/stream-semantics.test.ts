@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { commit } from '../../../lambdas/core/protocol/commit.ts';
+import { settle } from '../../../lambdas/core/protocol/publication.ts';
 import { publish } from '../../../lambdas/core/protocol/publish.ts';
+import { Tracker } from '../../../lambdas/core/protocol/publish-result.ts';
 import { opsChange } from '../../../lambdas/core/records/changes.ts';
 import type { ObjectStore } from '../../../lambdas/core/storage/object-store.ts';
 import { compactWith, type StreamRecord } from '../../../lambdas/core/stream/stream-compaction.ts';
@@ -226,5 +229,28 @@ describe('stream messages apply whole or not at all, in order, per collection', 
     await settle(deps, 'words');
     expect(await live(world, 'words')).toEqual(new Map());
     expect(rejected).toEqual(['late']);
+  });
+});
+
+describe('one fold over a run and a stream batch', () => {
+  it('a record the run upserts and a later stream message deletes is gone, and the build still validates', async () => {
+    const world = memoryWorld();
+    const deps = world.deps();
+    await publish(deps, 'words', opsChange('seed', makeUpserts('s', 3, DIM)));
+    // both committed before any build: the fold applies the run's group, then the messages' group
+    await commit(deps, 'words', opsChange('run-x', makeUpserts('x', 2, DIM, 9)), new Tracker());
+    const messages = [
+      { messageId: 'del-x', needsRecords: false, ops: [{ op: 'delete' as const, id: 'x-00001' }] },
+    ];
+    await commit(deps, 'words', { kind: 'messages', label: 'stream-del-x', messages }, new Tracker());
+    await settle(deps, 'words');
+    const pointer = await deps.pointers.read('words');
+    expect(pointer.publishedSeq).toBe(3);
+    expect([...(await live(world, 'words')).keys()].sort()).toEqual([
+      's-00000',
+      's-00001',
+      's-00002',
+      'x-00000',
+    ]);
   });
 });
