@@ -33,6 +33,7 @@ describe('embedflow bench', () => {
     expect(saved.scenarios.map((s: { variant: string }) => s.variant)).toEqual([
       'workflow-run',
       'raw-chroma-upsert',
+      'embedflow-upsert-path',
     ]);
     expect(await readFile(join(out, 'benchmarks.md'), 'utf8')).toContain('overhead');
     expect(await digest(DOCS_REPORT)).toBe(docsBefore);
