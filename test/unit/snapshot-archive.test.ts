@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -67,6 +67,36 @@ describe('snapshot archives', () => {
     expect(stored.get(key)!.length).toBeGreaterThan(4 * 1024 * 1024); // stored as it is
     const { path } = await new SnapshotStore(objects, join(root, 'cache-b')).materialize(key);
     expect(await unpackedFiles(path)).toEqual({ sqlite: 'rows', hnsw: 4 * 1024 * 1024 });
+  });
+
+  for (const [kind, extension] of [
+    ['zstd', '.tar.zst'],
+    ['plain', '.tar'],
+  ] as const) {
+    it(`refuses a truncated ${kind} archive as unreadable, naming it, and caches nothing`, async () => {
+      const { stored, objects } = memoryObjects();
+      const key = snapshotKey('words', 1, 'run-1').replace(/\.tar\.zst$/, extension);
+      await new SnapshotStore(objects, join(root, 'cache-a')).upload(source, key);
+      const whole = stored.get(key)!;
+      stored.set(key, whole.subarray(0, Math.floor(whole.length / 2)));
+      const cache = join(root, 'cache-b');
+      await expect(new SnapshotStore(objects, cache).materialize(key)).rejects.toThrow(
+        new RegExp(`snapshot ${key.replace(/\./g, '\\.')} is unreadable`),
+      );
+      expect(await readdir(join(cache, 'snapshots', 'words'))).toEqual([]);
+    });
+  }
+
+  it('refuses a plain archive with a corrupt entry header instead of skipping the entry', async () => {
+    const { stored, objects } = memoryObjects();
+    const key = snapshotKey('words', 1, 'run-1').replace(/\.zst$/, '');
+    await new SnapshotStore(objects, join(root, 'cache-a')).upload(source, key);
+    const corrupt = Buffer.from(stored.get(key)!);
+    corrupt[0] = corrupt[0]! ^ 0xff; // the first entry's name: its header checksum no longer matches
+    stored.set(key, corrupt);
+    await expect(new SnapshotStore(objects, join(root, 'cache-b')).materialize(key)).rejects.toThrow(
+      /is unreadable/,
+    );
   });
 
   it("fails with the store's error when the upload is refused, and stores nothing", async () => {

@@ -134,9 +134,17 @@ export class SnapshotStore implements SnapshotObjects {
     await mkdir(partial, { recursive: true });
     try {
       const body = await this.objects.getStream(key);
-      if (key.endsWith('.zst'))
-        await pipeline(body, createZstdDecompress({ chunkSize: ZSTD_CHUNK_BYTES }), tar.x({ cwd: partial }));
-      else await pipeline(body, tar.x({ cwd: partial }));
+      // strict: a truncated or corrupt archive is an error, never a half-unpacked snapshot
+      const unpack = tar.x({ cwd: partial, strict: true });
+      try {
+        if (key.endsWith('.zst'))
+          await pipeline(body, createZstdDecompress({ chunkSize: ZSTD_CHUNK_BYTES }), unpack);
+        else await pipeline(body, unpack);
+      } catch (error) {
+        throw new StorageError(`snapshot ${key} is unreadable: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
       try {
         await rename(partial, path);
       } catch (error) {
