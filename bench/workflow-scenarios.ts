@@ -110,7 +110,7 @@ export async function overhead(context: BenchContext): Promise<ScenarioResult[]>
       });
       ours.push(path.ms);
     }
-    const params = { records: records.length, deltas, dimension, rounds: rounds };
+    const params = { records: records.length, deltas, dimension, rounds };
     const run = median(runs.map((r) => r.ms));
     const raw = median(raws);
     const path = median(ours);

@@ -124,11 +124,16 @@ export interface SnapshotObjects {
   getIds(snapshotKey: string): Promise<ReadonlySet<string> | null>;
 }
 
-/** A snapshot archive's key: `.tar.zst`, or `.tar` for one written before snapshots were compressed. */
-export const isSnapshotArchive = (key: string) => /\.tar(\.zst)?$/.test(key);
+/** A snapshot archive's extension: `.tar.zst`, or `.tar` for one written before snapshots were compressed. */
+const ARCHIVE_EXTENSION = /\.tar(\.zst)?$/;
+
+export const isSnapshotArchive = (key: string) => ARCHIVE_EXTENSION.test(key);
+
+/** Whether a snapshot archive is zstd-compressed (its key says so). */
+export const isCompressedArchive = (key: string) => key.endsWith('.tar.zst');
 
 /** A snapshot's key without its archive extension: what names it in the cache. */
-export const snapshotStem = (snapshotKey: string) => snapshotKey.replace(/\.tar(\.zst)?$/, '');
+export const snapshotStem = (snapshotKey: string) => snapshotKey.replace(ARCHIVE_EXTENSION, '');
 
 /** Where the ids of a snapshot are stored: beside it. */
 export const idsKeyOf = (snapshotKey: string) => `${snapshotStem(snapshotKey)}.ids.gz`;

@@ -7,7 +7,13 @@ import { constants, createZstdCompress, createZstdDecompress, gunzipSync, gzipSy
 import * as tar from 'tar';
 import { StorageError } from '../errors.ts';
 import type { Pointer } from '../protocol/pointer.ts';
-import { idsKeyOf, isSnapshotArchive, type SnapshotObjects, snapshotStem } from '../protocol/ports.ts';
+import {
+  idsKeyOf,
+  isCompressedArchive,
+  isSnapshotArchive,
+  type SnapshotObjects,
+  snapshotStem,
+} from '../protocol/ports.ts';
 import { BoundedCache } from './bounded-cache.ts';
 import type { ObjectStore } from './object-store.ts';
 
@@ -62,7 +68,7 @@ export class SnapshotStore implements SnapshotObjects {
    */
   async upload(dir: string, key: string): Promise<void> {
     const packed = Readable.from(tar.c({ cwd: dir, portable: true }, await readdir(dir)));
-    if (!key.endsWith('.zst')) return this.objects.uploadStream(key, packed, 'application/x-tar');
+    if (!isCompressedArchive(key)) return this.objects.uploadStream(key, packed, 'application/x-tar');
     const compress = createZstdCompress({
       chunkSize: ZSTD_CHUNK_BYTES,
       params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL },
@@ -137,7 +143,7 @@ export class SnapshotStore implements SnapshotObjects {
       // strict: a truncated or corrupt archive is an error, never a half-unpacked snapshot
       const unpack = tar.x({ cwd: partial, strict: true });
       try {
-        if (key.endsWith('.zst'))
+        if (isCompressedArchive(key))
           await pipeline(body, createZstdDecompress({ chunkSize: ZSTD_CHUNK_BYTES }), unpack);
         else await pipeline(body, unpack);
       } catch (error) {
