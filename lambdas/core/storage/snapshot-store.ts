@@ -159,7 +159,7 @@ export class SnapshotStore implements SnapshotObjects {
         await rm(partial, { recursive: true, force: true });
       }
     } catch (error) {
-      await rm(partial, { recursive: true, force: true });
+      await discardPartial(partial);
       throw error;
     }
     return { path, cacheHit: false };
@@ -239,4 +239,14 @@ async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Removes a failed download's directory without masking why it failed. tar may still be closing a
+ * file it opened before the archive turned out bad, so a first pass can meet a directory that is
+ * not empty yet: rm retries those, and what is left goes with the next prune, which removes
+ * `.partial-` leftovers older than an hour.
+ */
+async function discardPartial(partial: string): Promise<void> {
+  await rm(partial, { recursive: true, force: true, maxRetries: 10, retryDelay: 20 }).catch(() => {});
 }
