@@ -1,5 +1,6 @@
 import { type PublishResult, publish } from '../lambdas/core/protocol/publish.ts';
-import { opsChange } from '../lambdas/core/records/changes.ts';
+import { applyOps } from '../lambdas/core/records/apply-ops.ts';
+import { foldAndSort, opsChange } from '../lambdas/core/records/changes.ts';
 import { publishDeps } from '../lambdas/core/runtime.ts';
 import { makeUpserts } from '../local/synthetic-records.ts';
 import { type BenchContext, percentile, round, type ScenarioResult, timed } from './harness.ts';
@@ -156,6 +157,47 @@ export async function contention(context: BenchContext): Promise<ScenarioResult[
           ...publishMetrics(results, failures, ms, versions),
         },
       });
+    }
+  }
+  rows.push(...(await insertionCeiling(context, 'contention-two-phase-1', recordsEach, dimension)));
+  return rows;
+}
+
+/**
+ * The part of a build no protocol can share out: Chroma inserting N runs' records into an open
+ * copy of the snapshot (server already started, as a build's fold finds it), through the build's
+ * own upsert path. With it the report bounds the contention ratio by what this machine measured.
+ */
+async function insertionCeiling(
+  context: BenchContext,
+  collection: string,
+  recordsEach: number,
+  dimension: number,
+): Promise<ScenarioResult[]> {
+  const rt = context.runtime();
+  const base = await rt.pointers.read(collection);
+  const rows: ScenarioResult[] = [];
+  for (const writers of [1, 4, 8]) {
+    context.log(
+      `contention: Chroma inserting ${writers} runs of ${recordsEach} into a copy of ${base.recordCount}`,
+    );
+    const workspace = await rt.builder.open(base);
+    try {
+      const target = await workspace.target();
+      const ops = foldAndSort(
+        Array.from({ length: writers }, (_, index) =>
+          makeUpserts(`insert-${writers}-${index}`, recordsEach, dimension, 5000 + index),
+        ).flat(),
+      );
+      const { ms } = await timed(() => applyOps(target, ops, dimension));
+      rows.push({
+        name: 'contention',
+        variant: 'chroma-insert',
+        params: { writers, recordsPerRun: recordsEach, snapshotRecords: base.recordCount, dimension },
+        metrics: { recordsPerSecond: round(ops.length / (ms / 1000), 1), totalMs: round(ms) },
+      });
+    } finally {
+      await workspace.close();
     }
   }
   return rows;

@@ -61,10 +61,21 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
       (s) => s.name === 'lock-hold' && s.variant === variant && s.params.snapshotRecords === largest,
       'totalMs',
     );
+  const contentionMs = (variant: string, writers: number) =>
+    metric(
+      scenarios,
+      (s) => s.name === 'contention' && s.variant === variant && s.params.writers === writers,
+      'totalMs',
+    );
   const stream = (variant: string) => metric(scenarios, (s) => s.variant === variant, 'messagesPerSecond');
   return {
     lockHoldTwoPhaseOverSinglePhase50k: round(lockHold('two-phase') / lockHold('single-phase'), 4),
     throughput4RunsTwoPhaseOverSinglePhase: round(throughput('two-phase') / throughput('single-phase'), 3),
+    throughput4RunsBound: round(
+      contentionMs('single-phase', 4) /
+        (contentionMs('two-phase', 1) + contentionMs('chroma-insert', 4) - contentionMs('chroma-insert', 1)),
+      3,
+    ),
     totalTime8PublishersTwoPhaseOverSinglePhase50k: round(total8('two-phase') / total8('single-phase'), 3),
     runOverRawUpsert: overheadAt(scenarios.some((s) => s.params.dimension === 384) ? 384 : undefined),
     runOverRawUpsert1536: overheadAt(1536),
