@@ -30,12 +30,14 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
       (s) => s.name === 'lock-hold' && s.variant === variant && s.params.snapshotRecords === largest,
       'lockHoldP50Ms',
     );
-  const throughput = (variant: string) =>
+  const contention = (variant: string, writers: number, key: string) =>
     metric(
       scenarios,
-      (s) => s.name === 'contention' && s.variant === variant && s.params.writers === 4,
-      'recordsPerSecond',
+      (s) => s.name === 'contention' && s.variant === variant && s.params.writers === writers,
+      key,
     );
+  const throughput = (variant: string) => contention(variant, 4, 'recordsPerSecond');
+  const contentionMs = (variant: string, writers: number) => contention(variant, writers, 'totalMs');
   const overheadAt = (dimension: number | undefined) => {
     const rows = scenarios.filter((s) => s.name === 'overhead');
     const wanted = dimension ?? Math.min(...rows.map((s) => Number(s.params.dimension)));
@@ -59,12 +61,6 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
     metric(
       scenarios,
       (s) => s.name === 'lock-hold' && s.variant === variant && s.params.snapshotRecords === largest,
-      'totalMs',
-    );
-  const contentionMs = (variant: string, writers: number) =>
-    metric(
-      scenarios,
-      (s) => s.name === 'contention' && s.variant === variant && s.params.writers === writers,
       'totalMs',
     );
   const stream = (variant: string) => metric(scenarios, (s) => s.variant === variant, 'messagesPerSecond');
