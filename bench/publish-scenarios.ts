@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { type PublishResult, publish } from '../lambdas/core/protocol/publish.ts';
 import { applyOps } from '../lambdas/core/records/apply-ops.ts';
 import { foldAndSort, opsChange } from '../lambdas/core/records/changes.ts';
@@ -24,6 +25,17 @@ export async function seed(context: BenchContext, collection: string, records: n
   }
 }
 
+/**
+ * How the concurrent publishers are housed. `shared`: one process and one snapshot cache, so every
+ * publisher finds the version the one before it built already unpacked. `per-run`: each publisher
+ * in its own environment (its own cache and work directory), as concurrent final-merge Lambdas
+ * run (Lambda gives each concurrent invocation its own execution environment), each warm with the
+ * version live when the runs started: a publisher that finds a newer one downloads it, as on AWS.
+ */
+export type Environments = 'shared' | 'per-run';
+/** The suffix of the shared-process rows' variant names (the per-run rows are the plain strategy). */
+export const SHARED_LABEL = 'shared process';
+
 async function concurrentPublishes(
   context: BenchContext,
   collection: string,
@@ -31,13 +43,31 @@ async function concurrentPublishes(
   writers: number,
   recordsEach: number,
   dimension: number,
+  environments: Environments = 'shared',
 ) {
-  const rt = context.runtime({
-    LOCK_STRATEGY: strategy,
-    LOCK_WAIT_SECONDS: '900',
-    PUBLISH_WAIT_SECONDS: '900',
-  });
-  const versionBefore = (await rt.pointers.read(collection)).version;
+  const settings = { LOCK_STRATEGY: strategy, LOCK_WAIT_SECONDS: '900', PUBLISH_WAIT_SECONDS: '900' };
+  const rt = context.runtime(settings);
+  const base = await rt.pointers.read(collection);
+  const versionBefore = base.version;
+  const runtimes =
+    environments === 'shared'
+      ? Array.from({ length: writers }, () => rt)
+      : await Promise.all(
+          Array.from({ length: writers }, async (_, index) => {
+            const home = join(context.services.dataDir, `env-${collection}-${strategy}-${index}`);
+            const own = context.runtime({
+              ...settings,
+              SNAPSHOT_CACHE_DIR: join(home, 'cache'),
+              EMBEDFLOW_WORK_DIR: join(home, 'work'),
+            });
+            // Warm as the environment that built the live version is: its copy unpacked, its ids in memory.
+            if (base.snapshotKey) {
+              await own.snapshots.materialize(base.snapshotKey);
+              await own.snapshots.getIds(base.snapshotKey);
+            }
+            return own;
+          }),
+        );
   // The records are made before the clock starts: it times the publishes, not the test data.
   const changes = Array.from({ length: writers }, (_, index) =>
     opsChange(
@@ -46,7 +76,9 @@ async function concurrentPublishes(
     ),
   );
   const { value: outcomes, ms } = await timed(() =>
-    Promise.allSettled(changes.map((change) => publish(publishDeps(rt), collection, change))),
+    Promise.allSettled(
+      changes.map((change, index) => publish(publishDeps(runtimes[index]!), collection, change)),
+    ),
   );
   const results = outcomes
     .filter((o): o is PromiseFulfilledResult<PublishResult> => o.status === 'fulfilled')
@@ -126,16 +158,27 @@ export async function lockHoldBySnapshotSize(context: BenchContext): Promise<Sce
   return rows;
 }
 
+/** Each (environments, writers) measured, both strategies: every concurrent run its own Lambda, and one shared process for comparison. */
+const CONTENTION_CASES: { environments: Environments; writers: number }[] = [
+  { environments: 'per-run', writers: 1 },
+  { environments: 'per-run', writers: 4 },
+  { environments: 'per-run', writers: 8 },
+  { environments: 'shared', writers: 1 },
+  { environments: 'shared', writers: 4 },
+];
+
 export async function contention(context: BenchContext): Promise<ScenarioResult[]> {
   const dimension = context.quick ? 64 : 128;
   const recordsEach = context.quick ? 100 : 500;
   const base = context.quick ? 2_000 : 20_000;
   const rows: ScenarioResult[] = [];
-  for (const strategy of STRATEGIES) {
-    for (const writers of [1, 4, 8]) {
-      const collection = `contention-${strategy}-${writers}`;
+  for (const { environments, writers } of CONTENTION_CASES) {
+    for (const strategy of STRATEGIES) {
+      const collection = `contention-${environments}-${strategy}-${writers}`;
       await seed(context, collection, base, dimension);
-      context.log(`contention: ${writers} concurrent runs of ${recordsEach} into ${base}, ${strategy}`);
+      context.log(
+        `contention: ${writers} concurrent runs of ${recordsEach} into ${base}, ${strategy}, ${environments === 'per-run' ? 'one environment per run' : 'one shared process'}`,
+      );
       const { results, failures, ms, versions } = await concurrentPublishes(
         context,
         collection,
@@ -143,11 +186,12 @@ export async function contention(context: BenchContext): Promise<ScenarioResult[
         writers,
         recordsEach,
         dimension,
+        environments,
       );
       rows.push({
         name: 'contention',
-        variant: strategy,
-        params: { writers, recordsPerRun: recordsEach, snapshotRecords: base, dimension },
+        variant: environments === 'shared' ? `${strategy}, ${SHARED_LABEL}` : strategy,
+        params: { environments, writers, recordsPerRun: recordsEach, snapshotRecords: base, dimension },
         metrics: {
           recordsPerSecond: round((results.length * recordsEach) / (ms / 1000), 1),
           ...publishMetrics(results, failures, ms, versions),
@@ -155,7 +199,7 @@ export async function contention(context: BenchContext): Promise<ScenarioResult[
       });
     }
   }
-  rows.push(...(await insertionCeiling(context, 'contention-two-phase-1', recordsEach, dimension)));
+  rows.push(...(await insertionCeiling(context, 'contention-per-run-two-phase-1', recordsEach, dimension)));
   return rows;
 }
 

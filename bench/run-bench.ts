@@ -9,7 +9,7 @@ import {
   withBenchContext,
 } from './harness.ts';
 import { mergePipeline } from './pipeline-scenarios.ts';
-import { contention, lockHoldBySnapshotSize } from './publish-scenarios.ts';
+import { contention, lockHoldBySnapshotSize, SHARED_LABEL } from './publish-scenarios.ts';
 import { type BenchResult, renderReport } from './report.ts';
 import { SCENARIO_NAMES, type ScenarioName } from './scenario-names.ts';
 import { streamUnderBatchRuns } from './stream-scenarios.ts';
@@ -67,6 +67,10 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
   return {
     lockHoldTwoPhaseOverSinglePhase50k: round(lockHold('two-phase') / lockHold('single-phase'), 4),
     throughput4RunsTwoPhaseOverSinglePhase: round(throughput('two-phase') / throughput('single-phase'), 3),
+    throughput4RunsSharedProcess: round(
+      throughput(`two-phase, ${SHARED_LABEL}`) / throughput(`single-phase, ${SHARED_LABEL}`),
+      3,
+    ),
     throughput4RunsBound: round(
       contentionMs('single-phase', 4) /
         (contentionMs('two-phase', 1) + contentionMs('chroma-insert', 4) - contentionMs('chroma-insert', 1)),

@@ -87,10 +87,36 @@ it('stores the same embeddings, documents and metadata as the stock client upser
   expect(read('ours-a').metadata).toEqual({ page: 3, kind: 'word', ok: true });
 });
 
-it('names the collection and the status when Chroma refuses an upsert', async () => {
+it('names the collection, the request and the status when Chroma refuses a write', async () => {
   const collection = await openCollection(server, 'dropped_meanwhile');
   await server.client.deleteCollection({ name: 'dropped_meanwhile' });
   await expect(
     chromaTarget(collection, server).upsert([{ id: 'x', embedding: Float32Array.from([1, 2, 3]) }]),
   ).rejects.toThrow(/Chroma refused an upsert of 1 records into "dropped_meanwhile": 4\d\d/);
+  await expect(
+    chromaTarget(collection, server).insert([{ id: 'x', embedding: Float32Array.from([1, 2, 3]) }]),
+  ).rejects.toThrow(/Chroma refused an add of 1 records into "dropped_meanwhile": 4\d\d/);
+});
+
+it('adds the new ids of a batch and upserts the ones it holds, both stored whole', async () => {
+  const collection = await openCollection(server, 'mixed_batch');
+  const target = chromaTarget(collection, server);
+  await target.insert([
+    { id: 'a', embedding: Float32Array.from([1, 0, 0]), document: 'old', metadata: { v: 1 } },
+  ]);
+  const stats = await applyOps(
+    target,
+    [
+      { op: 'upsert', id: 'a', embedding: Float32Array.from([0, 1, 0]), document: 'new', metadata: { v: 2 } },
+      { op: 'upsert', id: 'b', embedding: Float32Array.from([0, 0, 1]), document: 'b', metadata: { v: 3 } },
+    ],
+    3,
+  );
+  expect(stats).toMatchObject({ inserted: 1, replaced: 1 });
+  const stored = await collection.get({ ids: ['a', 'b'], include: ['documents', 'metadatas', 'embeddings'] });
+  const byId = new Map(stored.ids.map((id, index) => [id, index]));
+  expect(stored.documents[byId.get('a')!]).toBe('new');
+  expect(stored.metadatas[byId.get('a')!]).toEqual({ v: 2 });
+  expect(Array.from(stored.embeddings[byId.get('b')!] as number[])).toEqual([0, 0, 1]);
+  expect(await collection.count()).toBe(2);
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ScenarioResult } from '../../bench/harness.ts';
+import { SHARED_LABEL } from '../../bench/publish-scenarios.ts';
 import { ratios } from '../../bench/run-bench.ts';
 
 const contentionRow = (variant: string, writers: number, totalMs: number): ScenarioResult => ({
@@ -21,5 +22,16 @@ describe('bench headline ratios', () => {
     expect(measured.throughput4RunsTwoPhaseOverSinglePhase).toBe(2);
     // 4000 / (800 + 1400 - 400)
     expect(measured.throughput4RunsBound).toBe(2.222);
+  });
+
+  it('reads the headline from the runs in their own environments, the shared process apart', () => {
+    const measured = ratios([
+      contentionRow('two-phase', 4, 2000),
+      contentionRow('single-phase', 4, 6000),
+      contentionRow(`two-phase, ${SHARED_LABEL}`, 4, 1500),
+      contentionRow(`single-phase, ${SHARED_LABEL}`, 4, 3000),
+    ]);
+    expect(measured.throughput4RunsTwoPhaseOverSinglePhase).toBe(3);
+    expect(measured.throughput4RunsSharedProcess).toBe(2);
   });
 });

@@ -24,7 +24,7 @@ export interface ChromaEndpoint {
 }
 
 export function chromaTarget(collection: Collection, server: ChromaEndpoint): RecordTarget {
-  const upsertUrl = `http://127.0.0.1:${server.port}/api/v2/tenants/${encodeURIComponent(collection.tenant)}/databases/${encodeURIComponent(collection.database)}/collections/${collection.id}/upsert`;
+  const collectionUrl = `http://127.0.0.1:${server.port}/api/v2/tenants/${encodeURIComponent(collection.tenant)}/databases/${encodeURIComponent(collection.database)}/collections/${collection.id}`;
   return {
     name: collection.name,
     count: () => collection.count(),
@@ -45,19 +45,8 @@ export function chromaTarget(collection: Collection, server: ChromaEndpoint): Re
       });
       return found;
     },
-    async upsert(rows: UpsertRow[]) {
-      // Chroma rejects null among documents: records with and without one go in separate calls.
-      const parts = partition(rows, (row) => row.document !== undefined);
-      for (const part of parts.flatMap((rows) => splitBySize(rows))) {
-        const hasMetadata = part.some((row) => row.metadata && Object.keys(row.metadata).length > 0);
-        await postUpsert(upsertUrl, collection.name, {
-          ids: part.map((row) => row.id),
-          embeddings: part.map((row) => base64Float32(row.embedding)),
-          ...(part[0]!.document !== undefined && { documents: part.map((row) => row.document!) }),
-          ...(hasMetadata && { metadatas: part.map((row) => row.metadata ?? null) }),
-        });
-      }
-    },
+    upsert: (rows: UpsertRow[]) => writeRows(`${collectionUrl}/upsert`, collection.name, rows),
+    insert: (rows: UpsertRow[]) => writeRows(`${collectionUrl}/add`, collection.name, rows),
     async delete(ids) {
       await collection.delete({ ids });
     },
@@ -99,12 +88,27 @@ export function chromaTarget(collection: Collection, server: ChromaEndpoint): Re
 }
 
 /**
- * Upserts go to Chroma's REST API with each embedding packed in one Buffer call, as the little-endian
- * float32 base64 the server reads (the one encoding of the stock client). The stock client packs it
- * a character per byte: 50 ns a byte, 0.4 s of CPU per 5,000 x 384-d records, 0.9 s per 3,000 x
- * 1536-d, on the path every record of every build takes. Everything else goes through the client.
+ * Upserts and adds go to Chroma's REST API with each embedding packed in one Buffer call, as the
+ * little-endian float32 base64 the server reads (the one encoding of the stock client). The stock
+ * client packs it a character per byte: 50 ns a byte, 0.4 s of CPU per 5,000 x 384-d records,
+ * 0.9 s per 3,000 x 1536-d, on the path every record of every build takes. Everything else goes
+ * through the client.
  */
-async function postUpsert(
+async function writeRows(url: string, collection: string, rows: UpsertRow[]): Promise<void> {
+  // Chroma rejects null among documents: records with and without one go in separate calls.
+  const parts = partition(rows, (row) => row.document !== undefined);
+  for (const part of parts.flatMap((rows) => splitBySize(rows))) {
+    const hasMetadata = part.some((row) => row.metadata && Object.keys(row.metadata).length > 0);
+    await postRows(url, collection, {
+      ids: part.map((row) => row.id),
+      embeddings: part.map((row) => base64Float32(row.embedding)),
+      ...(part[0]!.document !== undefined && { documents: part.map((row) => row.document!) }),
+      ...(hasMetadata && { metadatas: part.map((row) => row.metadata ?? null) }),
+    });
+  }
+}
+
+async function postRows(
   url: string,
   collection: string,
   body: { ids: string[]; embeddings: string[]; documents?: string[]; metadatas?: (Metadata | null)[] },
@@ -116,8 +120,9 @@ async function postUpsert(
   });
   if (!response.ok) {
     const detail = (await response.text()).slice(0, 500);
+    const verb = url.slice(url.lastIndexOf('/') + 1);
     throw new ChromaRequestError(
-      `Chroma refused an upsert of ${body.ids.length} records into "${collection}": ${response.status} ${response.statusText} ${detail}`,
+      `Chroma refused an ${verb} of ${body.ids.length} records into "${collection}": ${response.status} ${response.statusText} ${detail}`,
     );
   }
 }

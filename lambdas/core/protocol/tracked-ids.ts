@@ -15,7 +15,13 @@ export class TrackedIds {
     return this.ids;
   }
 
-  /** The target, with every upsert and delete also applied to the id set. */
+  private async adding(rows: UpsertRow[], write: () => Promise<void>): Promise<void> {
+    const ids = (await this.current()) as Set<string>;
+    await write();
+    for (const row of rows) ids.add(row.id);
+  }
+
+  /** The target, with every write and delete also applied to the id set. */
   track(target: RecordTarget): RecordTarget {
     return {
       name: target.name,
@@ -24,11 +30,8 @@ export class TrackedIds {
       update: (rows) => target.update(rows),
       nearest: (embedding) => target.nearest(embedding),
       allIds: () => target.allIds(),
-      upsert: async (rows: UpsertRow[]) => {
-        const ids = (await this.current()) as Set<string>;
-        await target.upsert(rows);
-        for (const row of rows) ids.add(row.id);
-      },
+      upsert: (rows: UpsertRow[]) => this.adding(rows, () => target.upsert(rows)),
+      insert: (rows: UpsertRow[]) => this.adding(rows, () => target.insert(rows)),
       delete: async (deleted: string[]) => {
         const ids = (await this.current()) as Set<string>;
         await target.delete(deleted);

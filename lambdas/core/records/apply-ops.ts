@@ -75,22 +75,23 @@ async function applyBatch(
   const current = knownAbsent ? new Map<string, StoredRecord>() : await target.get(batch.map((op) => op.id));
 
   const upserts = batch.filter((op) => op.op === 'upsert');
+  const row = (op: (typeof upserts)[number]) => ({
+    id: op.id,
+    embedding: op.embedding,
+    ...(op.document !== undefined && { document: op.document }),
+    metadata: nonEmpty(op.metadata),
+  });
+  // A batch holds each id once, so what the lookup did not find is new: added, not upserted.
+  const fresh = upserts.filter((op) => !current.has(op.id));
+  const replacing = upserts.filter((op) => current.has(op.id));
+  if (fresh.length > 0) await target.insert(fresh.map(row));
+  if (replacing.length > 0) await target.upsert(replacing.map(row));
   if (upserts.length > 0) {
-    await target.upsert(
-      upserts.map((op) => ({
-        id: op.id,
-        embedding: op.embedding,
-        ...(op.document !== undefined && { document: op.document }),
-        metadata: nonEmpty(op.metadata),
-      })),
-    );
     const last = upserts[upserts.length - 1]!;
     stats.probe = { id: last.id, embedding: last.embedding };
   }
-  for (const op of upserts) {
-    if (current.has(op.id)) stats.replaced++;
-    else stats.inserted++;
-  }
+  stats.inserted += fresh.length;
+  stats.replaced += replacing.length;
 
   // Deleting an id that is already gone is idempotent, so it is not an error.
   const presentDeletes = batch.filter((op) => op.op === 'delete' && current.has(op.id)).map((op) => op.id);

@@ -30,6 +30,11 @@ export interface RecordTarget {
   /** The records among `ids` that exist. */
   get(ids: string[]): Promise<Map<string, StoredRecord>>;
   upsert(rows: UpsertRow[]): Promise<void>;
+  /**
+   * Writes rows none of whose ids it holds (the caller just looked them up): Chroma's add, which
+   * skips the per-id existence checks an upsert makes, ~6% of a build's insertion time.
+   */
+  insert(rows: UpsertRow[]): Promise<void>;
   delete(ids: string[]): Promise<void>;
   update(rows: UpdateRow[]): Promise<void>;
   /** The nearest record to `embedding` and its distance (cosine), for the validation probe. */

@@ -59,6 +59,7 @@ function presenceOnly(name: string, exists: (id: string) => boolean): RecordTarg
     get: async (ids) => new Map(ids.filter(exists).map((id) => [id, { metadata: null } as StoredRecord])),
     count: unused,
     upsert: unused,
+    insert: unused,
     delete: unused,
     update: unused,
     nearest: unused,

@@ -237,6 +237,13 @@ export class MemoryCollection implements RecordTarget {
     }
   }
 
+  async insert(rows: UpsertRow[]): Promise<void> {
+    // Chroma's add skips an id it holds: a caller that did not look first would lose the write.
+    const held = rows.find((row) => this.records.has(row.id));
+    if (held) throw new Error(`insert of "${held.id}", which the collection already holds`);
+    await this.upsert(rows);
+  }
+
   async delete(ids: string[]): Promise<void> {
     for (const id of ids) this.records.delete(id);
   }
