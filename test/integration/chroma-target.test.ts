@@ -120,3 +120,13 @@ it('adds the new ids of a batch and upserts the ones it holds, both stored whole
   expect(Array.from(stored.embeddings[byId.get('b')!] as number[])).toEqual([0, 0, 1]);
   expect(await collection.count()).toBe(2);
 });
+
+it('Chroma skips an add of an id it holds without an error: why only ids the lookup missed are added', async () => {
+  // The build's count check (before + added = after) is what would catch a wrongly added id.
+  const collection = await openCollection(server, 'add_held');
+  const target = chromaTarget(collection, server);
+  await target.insert([{ id: 'a', embedding: Float32Array.from([1, 0, 0]), document: 'one' }]);
+  await target.insert([{ id: 'a', embedding: Float32Array.from([0, 1, 0]), document: 'two' }]);
+  expect(await collection.count()).toBe(1);
+  expect((await collection.get({ ids: ['a'], include: ['documents'] })).documents).toEqual(['one']);
+});
