@@ -63,6 +63,8 @@ export class S3ChangeSetStore implements ChangeSetStore {
       Buffer.from(JSON.stringify({ messages: messages.map(encodeMessage) })),
       'application/json',
     );
+    // The writer is often the one that folds it next (a stream invocation settles its own commit).
+    this.messages.set(key, messages);
     const records = messages.reduce((sum, message) => sum + message.ops.length, 0);
     const dimension = messages.flatMap((message) => message.ops).find((op) => op.op === 'upsert');
     return {
