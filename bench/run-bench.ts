@@ -127,9 +127,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const scenarios: ScenarioResult[] = [];
   for (const [index, [title, scenario]] of selected.entries()) {
-    // Each scenario on fresh local services: dynalite and s3rver slow down as they fill (DynamoDB
-    // and S3 do not), so a scenario run last would pay for the data of every one before it.
-    // Every ratio compares rows of one scenario, measured side by side on the same services.
+    // Each scenario on fresh local services, so none works against the data an earlier one left
+    // (tables and buckets holding every earlier collection). Every ratio compares rows of one
+    // scenario, measured side by side on the same services.
     scenarios.push(
       ...(await withBenchContext(options.quick, async (context) => {
         context.log(`--- scenario ${index + 1} of ${selected.length}: ${title}`);
