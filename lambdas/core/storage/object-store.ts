@@ -39,8 +39,10 @@ export class ObjectStore {
 
   async getBytes(key: string): Promise<Buffer> {
     const body = await this.getStream(key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
+    // The chunks are views on their own memory: wrapped, not copied (a copy per chunk cost more
+    // main-thread time than the download, while a build's Chroma server was starting beside it).
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of body) chunks.push(chunk as Uint8Array);
     return Buffer.concat(chunks);
   }
 
