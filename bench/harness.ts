@@ -2,10 +2,19 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { percentile } from '../cli/stats.ts';
 import { createRuntime, type Runtime, resetRuntime } from '../lambdas/core/runtime.ts';
 import { type LocalServices, startLocalServices } from '../local/services.ts';
 
-export { percentile } from '../cli/stats.ts';
+export { percentile };
+
+export const median = (values: number[]) => percentile(values, 50);
+
+/** Each metric's median over rounds of one variant (every round reports the same metrics). */
+export function medianMetrics(samples: Record<string, number>[]): Record<string, number> {
+  const names = Object.keys(samples[0] ?? {});
+  return Object.fromEntries(names.map((name) => [name, median(samples.map((sample) => sample[name]!))]));
+}
 
 /** What every scenario reports: one row per variant, measured in the same run on the same data. */
 export interface ScenarioResult {
