@@ -1,3 +1,4 @@
+import { APPLY_BATCH } from '../lambdas/core/records/apply-ops.ts';
 import type { ScenarioResult } from './harness.ts';
 import { CONTENTION_ROUNDS } from './publish-scenarios.ts';
 import { OVERHEAD_ROUNDS } from './workflow-scenarios.ts';
@@ -53,7 +54,7 @@ const SECTIONS: { name: string; title: string; meaning: string }[] = [
   {
     name: 'overhead',
     title: '4. Overhead: a whole run against a plain Chroma upsert',
-    meaning: `The floor (\`raw-chroma-upsert\`) is what a user of plain Chroma writes: one Chroma server, started and stopped, and the stock chromadb client upserting the same records in batches of 1,000. The workflow adds S3 reads and writes of deltas and segments, validation, the snapshot pack and upload, and the log and pointer round trips; its builds upsert through \`chroma/chroma-target.ts\`, which packs embeddings in one Buffer call where the stock client packs them a character per byte. \`embedflow-upsert-path\` is that path alone on a bare server (with no lookups, as a first run into an empty collection), to tell the two gains apart. Each is the median of ${OVERHEAD_ROUNDS} interleaved rounds (one with --quick); the first round also pays what a process pays once (handler modules, connections, a cold page cache).`,
+    meaning: `The floor (\`raw-chroma-upsert\`) is what a user of plain Chroma writes: one Chroma server, started and stopped, and the stock chromadb client upserting the same records in batches of ${APPLY_BATCH.toLocaleString('en-US')}, the batch size of a build (so any gain from the batch size is both sides'). The workflow adds S3 reads and writes of deltas and segments, validation, the snapshot pack and upload, and the log and pointer round trips; its builds upsert through \`chroma/chroma-target.ts\`, which packs embeddings in one Buffer call where the stock client packs them a character per byte. \`embedflow-upsert-path\` is that path alone on a bare server (with no lookups, as a first run into an empty collection), to tell the two gains apart. Each is the median of ${OVERHEAD_ROUNDS} interleaved rounds (one with --quick); the first round also pays what a process pays once (handler modules, connections, a cold page cache).`,
   },
   {
     name: 'chunk-sweep',
