@@ -1,7 +1,7 @@
 import type { NewChange } from '../protocol/change-sets.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { foldOps, type RecordOp } from './records.ts';
-import { commonDimension, openSegment } from './segments.ts';
+import { commonDimension, openSegment, SEGMENT_HEADER_BYTES } from './segments.ts';
 
 /**
  * A run's change made of its stored segments: committed by copying them (the change set is the
@@ -20,7 +20,9 @@ export function segmentsChange(
     async dimension() {
       const headers = await Promise.all(
         segments.map(async (segment) => {
-          const body = await objects.getStream(segment.key);
+          // Only the schema (a few hundred bytes) is read: streaming whole segments to learn their
+          // dimension cost the local S3 their full size, beside the build's Chroma start.
+          const body = await objects.getHead(segment.key, SEGMENT_HEADER_BYTES);
           const opened = await openSegment(body);
           (body as { destroy?: () => void }).destroy?.();
           return { key: segment.key, dimension: opened.dimension };

@@ -126,6 +126,9 @@ export async function writeSegmentFile(
 
 export type SegmentSource = AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
 
+/** Enough of a segment to hold its first message, the schema (five fields and the dimension). */
+export const SEGMENT_HEADER_BYTES = 64 * 1024;
+
 export interface OpenSegment {
   dimension: number | null;
   rows: AsyncGenerator<RecordOp>;

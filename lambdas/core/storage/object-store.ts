@@ -46,9 +46,16 @@ export class ObjectStore {
     return Buffer.concat(chunks);
   }
 
-  async getStream(key: string): Promise<Readable> {
+  /** The object's first `bytes` bytes (all of it when shorter): a header, without the body behind it. */
+  getHead(key: string, bytes: number): Promise<Readable> {
+    return this.getStream(key, `bytes=0-${bytes - 1}`);
+  }
+
+  async getStream(key: string, range?: string): Promise<Readable> {
     try {
-      const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const response = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range && { Range: range }) }),
+      );
       return response.Body as Readable;
     } catch (error) {
       if ((error as Error).name === 'NoSuchKey') {
