@@ -97,7 +97,7 @@ export function renderReport(result: BenchResult, charts: Record<string, string>
     '',
     `Measured by \`embedflow bench${result.quick ? ' --quick' : ''}\` on ${result.startedAt} (${result.wallSeconds} s): ${result.machine}.`,
     'Every comparison below was measured side by side in that one run, on the same data, against real local services',
-    '(dynalite, s3rver, Chroma 1.0.5 servers), each scenario on services of its own, started fresh for it (no scenario works against the data an earlier one left). Regenerate with `npx embedflow bench --write-docs` (or `--quick --write-docs`); this file and the charts are overwritten.',
+    '(dynalite, s3rver, Chroma 1.0.5 servers), each scenario in a process of its own on services started fresh for it (no scenario works against the data, the heap or the caches an earlier one left). Regenerate with `npx embedflow bench --write-docs` (or `--quick --write-docs`); this file and the charts are overwritten.',
     '',
     '## Headline ratios',
     '',

@@ -1,19 +1,12 @@
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { entryPointArgs } from '../local/package-paths.ts';
 import { renderCharts } from './charts.ts';
-import {
-  type BenchContext,
-  machineDescription,
-  round,
-  type ScenarioResult,
-  withBenchContext,
-} from './harness.ts';
-import { mergePipeline } from './pipeline-scenarios.ts';
-import { contention, lockHoldBySnapshotSize, SHARED_LABEL } from './publish-scenarios.ts';
+import { machineDescription, round, type ScenarioResult } from './harness.ts';
+import { SHARED_LABEL } from './publish-scenarios.ts';
 import { type BenchResult, renderReport } from './report.ts';
 import { SCENARIO_NAMES, type ScenarioName } from './scenario-names.ts';
-import { streamUnderBatchRuns } from './stream-scenarios.ts';
-import { chunkSweep, overhead } from './workflow-scenarios.ts';
 
 function metric(scenarios: ScenarioResult[], match: (s: ScenarioResult) => boolean, key: string): number {
   return scenarios.find(match)?.metrics[key] ?? Number.NaN;
@@ -91,14 +84,25 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
   };
 }
 
-const SCENARIOS: Record<ScenarioName, (context: BenchContext) => Promise<ScenarioResult[]>> = {
-  'lock-hold': lockHoldBySnapshotSize,
-  contention,
-  'merge-pipeline': mergePipeline,
-  overhead,
-  'chunk-sweep': chunkSweep,
-  stream: streamUnderBatchRuns,
-};
+/** Runs one scenario in a child process (bench/scenario-main.ts); its progress lines pass through. */
+function runScenarioProcess(name: ScenarioName, quick: boolean): Promise<ScenarioResult[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [...entryPointArgs('bench-scenario'), name, ...(quick ? ['--quick'] : [])],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) return resolve(JSON.parse(out.trim().split('\n').pop()!) as ScenarioResult[]);
+      reject(new Error(`bench scenario ${name} exited with ${code ?? signal} (its output is above)`));
+    });
+  });
+}
 
 /** The project's docs/ directory: `--write-docs` rewrites docs/benchmarks.md and its charts there. */
 export const DOCS_DIR = join(import.meta.dirname, '..', 'docs');
@@ -120,22 +124,16 @@ async function writeReport(result: BenchResult, dir: string): Promise<void> {
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchResult> {
-  const selected = SCENARIO_NAMES.filter((name) => !options.only || options.only.includes(name)).map(
-    (name) => [name, SCENARIOS[name]] as const,
-  );
+  const selected = SCENARIO_NAMES.filter((name) => !options.only || options.only.includes(name));
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const scenarios: ScenarioResult[] = [];
-  for (const [index, [title, scenario]] of selected.entries()) {
-    // Each scenario on fresh local services, so none works against the data an earlier one left
-    // (tables and buckets holding every earlier collection). Every ratio compares rows of one
-    // scenario, measured side by side on the same services.
-    scenarios.push(
-      ...(await withBenchContext(options.quick, async (context) => {
-        context.log(`--- scenario ${index + 1} of ${selected.length}: ${title}`);
-        return scenario(context);
-      })),
-    );
+  for (const [index, name] of selected.entries()) {
+    // Each scenario in a process of its own on fresh local services (bench/scenario-main.ts): none
+    // works against the data, the heap or the caches an earlier one left. Every ratio compares rows
+    // of one scenario, measured side by side in that one process.
+    process.stderr.write(`bench: --- scenario ${index + 1} of ${selected.length}: ${name}\n`);
+    scenarios.push(...(await runScenarioProcess(name, options.quick)));
   }
   const result: BenchResult = {
     quick: options.quick,

@@ -35,6 +35,7 @@ const BUILT = import.meta.url.endsWith('.js');
 const SOURCES = {
   'services-main': join(PACKAGE_ROOT, 'local', 'services-main.ts'),
   'merge-worker': join(PACKAGE_ROOT, 'bench', 'merge-worker.ts'),
+  'bench-scenario': join(PACKAGE_ROOT, 'bench', 'scenario-main.ts'),
 } as const;
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Builds the CLI into dist/: one ESM bundle per process entry point (the CLI, the local services'
- * child process, the benchmark's merge worker), with shared code in chunks. Dependencies are
+ * child process, the benchmark's merge worker and scenario processes), with shared code in chunks. Dependencies are
  * bundled too: a few large files load faster than the AWS SDK's hundreds of small ones (about
  * 150 ms of CPU before a run's first state). Lazily imported modules (bench, console, AWS mode)
  * become their own chunks, so `embedflow --help` loads none of them.
@@ -41,6 +41,7 @@ const ENTRY_POINTS = {
   embedflow: 'bin/embedflow.ts',
   'services-main': 'local/services-main.ts',
   'merge-worker': 'bench/merge-worker.ts',
+  'bench-scenario': 'bench/scenario-main.ts',
 };
 
 export async function buildDist(): Promise<void> {
