@@ -1,9 +1,11 @@
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { percentile } from '../cli/stats.ts';
 import { createRuntime, type Runtime, resetRuntime } from '../lambdas/core/runtime.ts';
+import { entryPointArgs } from '../local/package-paths.ts';
 import { type LocalServices, startLocalServices } from '../local/services.ts';
 
 export { percentile };
@@ -96,4 +98,30 @@ export function peakRssMb(pid: number): number {
 export function machineDescription(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return `${cpus().length} cores (${cpu}), ${round(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${process.platform}`;
+}
+
+/**
+ * Runs one of the package's entry points (local/package-paths.ts) as a child process and returns
+ * the JSON of the last line it prints; its stderr (progress, errors) passes through.
+ */
+export function runJsonChild<T>(
+  entry: Parameters<typeof entryPointArgs>[0],
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...entryPointArgs(entry), ...args], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) return resolve(JSON.parse(out.trim().split('\n').pop()!) as T);
+      reject(new Error(`${entry} ${args.join(' ')} exited with ${code ?? signal} (its output is above)`));
+    });
+  });
 }

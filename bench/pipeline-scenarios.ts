@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import pLimit from 'p-limit';
-import { entryPointArgs } from '../local/package-paths.ts';
 import { makeUpserts, toJsonl } from '../local/synthetic-records.ts';
-import { type BenchContext, round, type ScenarioResult } from './harness.ts';
+import { type BenchContext, round, runJsonChild, type ScenarioResult } from './harness.ts';
 
 /** Uploads `deltas` delta files of fresh records under a prefix; returns the prefix. */
 export async function uploadDeltas(
@@ -28,24 +26,11 @@ export async function uploadDeltas(
 }
 
 function runWorker(context: BenchContext, args: string[]): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...entryPointArgs('merge-worker'), ...args], {
-      env: {
-        ...process.env,
-        ...context.services.env,
-        POWERTOOLS_LOG_LEVEL: 'SILENT',
-        POWERTOOLS_METRICS_DISABLED: 'true',
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('exit', (code) => {
-      if (code === 0) resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>);
-      else reject(new Error(`merge worker ${args[0]} exited with ${code}`));
-    });
+  return runJsonChild('merge-worker', args, {
+    ...process.env,
+    ...context.services.env,
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
+    POWERTOOLS_METRICS_DISABLED: 'true',
   });
 }
 

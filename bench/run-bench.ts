@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { entryPointArgs } from '../local/package-paths.ts';
 import { renderCharts } from './charts.ts';
-import { machineDescription, round, type ScenarioResult } from './harness.ts';
+import { machineDescription, round, runJsonChild, type ScenarioResult } from './harness.ts';
 import { SHARED_LABEL } from './publish-scenarios.ts';
 import { type BenchResult, renderReport } from './report.ts';
-import { SCENARIO_NAMES, type ScenarioName } from './scenario-names.ts';
+import { SCENARIO_NAMES } from './scenario-names.ts';
 
 function metric(scenarios: ScenarioResult[], match: (s: ScenarioResult) => boolean, key: string): number {
   return scenarios.find(match)?.metrics[key] ?? Number.NaN;
@@ -84,26 +82,6 @@ export function ratios(scenarios: ScenarioResult[]): Record<string, number> {
   };
 }
 
-/** Runs one scenario in a child process (bench/scenario-main.ts); its progress lines pass through. */
-function runScenarioProcess(name: ScenarioName, quick: boolean): Promise<ScenarioResult[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [...entryPointArgs('bench-scenario'), name, ...(quick ? ['--quick'] : [])],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      if (code === 0) return resolve(JSON.parse(out.trim().split('\n').pop()!) as ScenarioResult[]);
-      reject(new Error(`bench scenario ${name} exited with ${code ?? signal} (its output is above)`));
-    });
-  });
-}
-
 /** The project's docs/ directory: `--write-docs` rewrites docs/benchmarks.md and its charts there. */
 export const DOCS_DIR = join(import.meta.dirname, '..', 'docs');
 
@@ -133,7 +111,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     // works against the data, the heap or the caches an earlier one left. Every ratio compares rows
     // of one scenario, measured side by side in that one process.
     process.stderr.write(`bench: --- scenario ${index + 1} of ${selected.length}: ${name}\n`);
-    scenarios.push(...(await runScenarioProcess(name, options.quick)));
+    scenarios.push(
+      ...(await runJsonChild<ScenarioResult[]>('bench-scenario', [
+        name,
+        ...(options.quick ? ['--quick'] : []),
+      ])),
+    );
   }
   const result: BenchResult = {
     quick: options.quick,

@@ -39,8 +39,8 @@ export class ObjectStore {
 
   async getBytes(key: string): Promise<Buffer> {
     const body = await this.getStream(key);
-    // The chunks are views on their own memory: wrapped, not copied (a copy per chunk cost more
-    // main-thread time than the download, while a build's Chroma server was starting beside it).
+    // The SDK's chunks are kept as they come and copied once, by concat: a copy of each chunk
+    // first cost more main-thread time than the download, while a build's Chroma server started.
     const chunks: Uint8Array[] = [];
     for await (const chunk of body) chunks.push(chunk as Uint8Array);
     return Buffer.concat(chunks);
