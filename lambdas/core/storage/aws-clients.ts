@@ -39,9 +39,15 @@ export function createAwsContext(env: Env = process.env): AwsContext {
           ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }),
         }
       : undefined;
+  // Read from the given env like the endpoints, not only from process.env as the SDK would: against
+  // s3rver, which stores an aws-chunked body as it comes, a streamed PUT must carry no checksum.
+  const checksums = env.AWS_REQUEST_CHECKSUM_CALCULATION?.trim().toUpperCase();
+  const requestChecksumCalculation =
+    checksums === 'WHEN_REQUIRED' || checksums === 'WHEN_SUPPORTED' ? checksums : undefined;
   const s3 = new S3Client({
     region,
     credentials,
+    ...(requestChecksumCalculation && { requestChecksumCalculation }),
     ...(s3Endpoint && { endpoint: s3Endpoint, forcePathStyle: true }),
   });
   const dynamo = DynamoDBDocumentClient.from(

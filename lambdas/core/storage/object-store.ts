@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   DeleteObjectsCommand,
@@ -10,6 +11,10 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { StorageError } from '../errors.ts';
+import { putStreamed, readUpTo } from './streamed-put.ts';
+
+/** The largest object sent in one PUT, and the part size of larger ones. */
+export const SINGLE_PUT_BYTES = 32 * 1024 * 1024;
 
 /** Thin helpers over S3 that the rest of core shares: one bucket, keys in, bytes or streams out. */
 export class ObjectStore {
@@ -66,25 +71,41 @@ export class ObjectStore {
   }
 
   /**
-   * Multipart for anything large: snapshots can be gigabytes. Parts of 32 MB, so a typical
-   * compressed snapshot goes in one PUT (against s3rver a 40 MB object took ~0.25 s in one PUT,
-   * 0.5-0.8 s as five 8 MB parts); four in flight bound the buffer at 128 MB.
+   * Up to 32 MB in one PUT, streamed (see putStreamed): a typical compressed snapshot, a segment.
+   * Anything larger goes multipart, in parts of 32 MB, four in flight (128 MB of buffer at most):
+   * snapshots can be gigabytes. Against s3rver a 40 MB object took ~0.25 s in one PUT and
+   * 0.5-0.8 s as five 8 MB parts.
    */
   async uploadStream(
     key: string,
     body: Readable | Buffer,
     contentType = 'application/octet-stream',
   ): Promise<void> {
+    const params = { Bucket: this.bucket, Key: key, ContentType: contentType };
+    if (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_BYTES) {
+      await this.s3.send(new PutObjectCommand({ ...params, Body: body }));
+      return;
+    }
+    let whole: Readable | Buffer = body;
+    if (!Buffer.isBuffer(body)) {
+      const head = await readUpTo(body, SINGLE_PUT_BYTES);
+      if (!head.rest) return putStreamed(this.s3, params, head.bytes, () => Readable.from(head.chunks));
+      whole = Readable.from(head.rest);
+    }
     await new Upload({
       client: this.s3,
-      params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType },
+      params: { ...params, Body: whole },
       queueSize: 4,
-      partSize: 32 * 1024 * 1024,
+      partSize: SINGLE_PUT_BYTES,
     }).done();
   }
 
+  /** A file up to 32 MB streams from disk in one PUT, with nothing held in memory. */
   async uploadFile(key: string, path: string): Promise<void> {
-    await this.uploadStream(key, createReadStream(path));
+    const { size } = await stat(path);
+    if (size > SINGLE_PUT_BYTES) return this.uploadStream(key, createReadStream(path));
+    const params = { Bucket: this.bucket, Key: key, ContentType: 'application/octet-stream' };
+    await putStreamed(this.s3, params, size, () => createReadStream(path));
   }
 
   /** Every key under a prefix, in key order, following continuation tokens. */
