@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import { withHugePageMalloc } from '../lambdas/core/malloc-tunables.ts';
 import { entryPointArgs } from './package-paths.ts';
 
 /**
@@ -73,7 +74,10 @@ export async function startLocalServices(options: StartOptions): Promise<LocalSe
     {
       stdio: ['ignore', 'pipe', stderr],
       detached: options.detached ?? false,
-      env: { ...process.env, EMBEDFLOW_WATCH_PIDS: watchedPids(options.detached ?? false).join(',') },
+      env: withHugePageMalloc({
+        ...process.env,
+        EMBEDFLOW_WATCH_PIDS: watchedPids(options.detached ?? false).join(','),
+      }),
     },
   );
   const ready = await readReadyLine(child);

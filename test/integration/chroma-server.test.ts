@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,20 @@ afterAll(async () => {
   await new Promise((resolve) => decoy.close(resolve));
   await rm(root, { recursive: true, force: true });
 });
+
+it.runIf(process.platform === 'linux')(
+  'starts Chroma under the huge-page malloc (malloc-tunables.ts)',
+  async () => {
+    const server = await startChroma(join(root, 'tunables'));
+    try {
+      const environ = (await readFile(`/proc/${server.pid}/environ`, 'utf8')).split('\0');
+      const tunables = environ.find((entry) => entry.startsWith('GLIBC_TUNABLES='));
+      expect(tunables).toMatch(/glibc\.malloc\.hugetlb=/);
+    } finally {
+      await server.stop();
+    }
+  },
+);
 
 describe('a Chroma server talks only to the publish that started it', () => {
   it('ignores another server answering heartbeats on a probed port: the port is read off its own socket', async () => {

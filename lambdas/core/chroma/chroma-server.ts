@@ -5,6 +5,7 @@ import { join, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { ChromaClient } from 'chromadb';
 import { ChromaStartError } from '../errors.ts';
+import { withHugePageMalloc } from '../malloc-tunables.ts';
 
 /**
  * A Chroma server on loopback over one persist directory, as a child process (the npm package's
@@ -166,7 +167,10 @@ export async function startChroma(path: string, timeoutMs = 30_000): Promise<Chr
       '--port',
       '0',
     ],
-    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CHROMA_TELEMETRY_DISABLED: 'true' } },
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: withHugePageMalloc({ ...process.env, CHROMA_TELEMETRY_DISABLED: 'true' }),
+    },
   );
   running.add(child);
   child.once('exit', () => running.delete(child));
