@@ -97,7 +97,8 @@ export function peakRssMb(pid: number): number {
 
 export function machineDescription(): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  return `${cpus().length} cores (${cpu}), ${round(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${process.platform}`;
+  const tunables = process.env.GLIBC_TUNABLES ? `, GLIBC_TUNABLES=${process.env.GLIBC_TUNABLES}` : '';
+  return `${cpus().length} cores (${cpu}), ${round(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, ${process.platform}${tunables}`;
 }
 
 /**
