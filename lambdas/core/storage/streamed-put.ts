@@ -19,9 +19,14 @@ export async function putStreamed(
   length: number,
   open: () => Readable,
 ): Promise<void> {
-  await withClientRetries(s3, () =>
-    s3.send(new PutObjectCommand({ ...params, Body: open(), ContentLength: length })),
-  );
+  await withClientRetries(s3, async () => {
+    const body = open();
+    try {
+      return await s3.send(new PutObjectCommand({ ...params, Body: body, ContentLength: length }));
+    } finally {
+      body.destroy(); // a failed attempt may not have read it: its file stays open otherwise
+    }
+  });
 }
 
 async function withClientRetries<T>(s3: S3Client, attempt: () => Promise<T>): Promise<T> {
