@@ -1,9 +1,8 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { segmentsChange } from '../../lambdas/core/records/changes.ts';
 import {
@@ -13,8 +12,7 @@ import {
   readDeltaFully,
 } from '../../lambdas/core/records/deltas.ts';
 import { SEGMENT_HEADER_BYTES, writeSegmentFile } from '../../lambdas/core/records/segments.ts';
-import { createAwsContext } from '../../lambdas/core/storage/aws-clients.ts';
-import { ObjectStore, SINGLE_PUT_BYTES } from '../../lambdas/core/storage/object-store.ts';
+import type { ObjectStore } from '../../lambdas/core/storage/object-store.ts';
 import { uploadSegment } from '../../lambdas/core/storage/segment-objects.ts';
 import { makeUpserts } from '../../local/synthetic-records.ts';
 import { writeChromaDirectory } from '../helpers/chroma-dir.ts';
@@ -22,8 +20,7 @@ import { startTestStack, type TestStack } from '../helpers/local-stack.ts';
 
 /**
  * A run's objects in the bucket: the listing rules of SplitIntoChunks, the delta readers of
- * ProcessChunk, the segment header read of the FinalMerge commit, and the uploads that write
- * segments and snapshots.
+ * ProcessChunk, and the segment header read of the FinalMerge commit.
  */
 let stack: TestStack;
 let objects: ObjectStore;
@@ -231,104 +228,5 @@ describe('reading segment headers (FinalMerge commit)', () => {
     await expect(dimensionOf(objects, segments)).rejects.toThrow(
       /segment mix\/b has dimension 48, but mix\/a has dimension 32/,
     );
-  });
-});
-
-/**
- * A store whose PutObject calls fail as S3 fails them, after the body was sent: `faults` lists
- * the errors of the first calls, in order (a call past the list goes through).
- */
-function failingPuts(faults: { name: string; status: number }[]) {
-  const store = stack.runtime().objects;
-  const calls = { puts: 0 };
-  store.s3.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName !== 'PutObjectCommand') return next(args);
-      const fault = faults[calls.puts++];
-      if (!fault) return next(args);
-      const body = (args.request as { body?: unknown }).body;
-      if (body instanceof Readable) for await (const _ of body); // the body goes out, then S3 answers
-      throw Object.assign(new Error(`${fault.name} (injected)`), {
-        name: fault.name,
-        $fault: fault.status >= 500 ? 'server' : 'client',
-        $metadata: { httpStatusCode: fault.status },
-      });
-    },
-    { step: 'deserialize', name: 'injectedPutFaults' },
-  );
-  return { store, calls };
-}
-
-const SLOW_DOWN = { name: 'SlowDown', status: 503 };
-const INTERNAL_ERROR = { name: 'InternalError', status: 500 };
-
-describe('writing objects (a streamed PUT, multipart past 32 MB)', () => {
-  const chunks = Array.from({ length: 5 }, (_, i) => Buffer.alloc(300_000, i + 1));
-  const whole = Buffer.concat(chunks);
-
-  it('retries a throttled or failed streamed PUT with a fresh body, which the SDK alone does not', async () => {
-    const { store, calls } = failingPuts([SLOW_DOWN, INTERNAL_ERROR]);
-    await store.uploadStream('put/stream', Readable.from(chunks), 'application/zstd');
-    expect(calls.puts).toBe(3);
-    expect((await objects.getBytes('put/stream')).equals(whole)).toBe(true);
-
-    // the negative control: the same faults on the SDK's own PutObject of a stream are not retried
-    const bare = failingPuts([SLOW_DOWN]);
-    await expect(
-      bare.store.s3.send(
-        new PutObjectCommand({
-          Bucket: objects.bucket,
-          Key: 'put/bare',
-          Body: Readable.from(chunks),
-          ContentLength: whole.length,
-        }),
-      ),
-    ).rejects.toThrow(/SlowDown/);
-    expect(bare.calls.puts).toBe(1);
-  });
-
-  it('retries a file upload by reopening the file', async () => {
-    const path = join(work, 'upload.bin');
-    await writeFile(path, whole);
-    const { store, calls } = failingPuts([SLOW_DOWN]);
-    await store.uploadFile('put/file', path);
-    expect(calls.puts).toBe(2);
-    expect((await objects.getBytes('put/file')).equals(whole)).toBe(true);
-  });
-
-  it('does not retry what S3 refused (AccessDenied), and reports its error', async () => {
-    const { store, calls } = failingPuts([{ name: 'AccessDenied', status: 403 }]);
-    await expect(store.uploadStream('put/denied', Readable.from(chunks))).rejects.toThrow(/AccessDenied/);
-    expect(calls.puts).toBe(1);
-  });
-
-  it('in AWS, signs a streamed body with a CRC32 trailer that S3 checks (locally, s3rver takes none)', async () => {
-    const headersOf = async (env: Record<string, string>) => {
-      const { s3 } = createAwsContext({ ...stack.env(), ...env });
-      let headers: Record<string, string> = {};
-      s3.middlewareStack.add(
-        () => async (args) => {
-          headers = (args.request as { headers: Record<string, string> }).headers;
-          throw Object.assign(new Error('stop here'), { name: 'AccessDenied', $fault: 'client' });
-        },
-        { step: 'deserialize', name: 'captureHeaders' },
-      );
-      const store = new ObjectStore(s3, objects.bucket);
-      await expect(store.uploadStream('put/headers', Readable.from(chunks))).rejects.toThrow(/stop here/);
-      return headers;
-    };
-    const aws = await headersOf({ AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_SUPPORTED' });
-    expect(aws['x-amz-trailer']).toBe('x-amz-checksum-crc32');
-    expect(aws['x-amz-decoded-content-length']).toBe(String(whole.length));
-    const local = await headersOf({});
-    expect(local['x-amz-trailer']).toBeUndefined();
-    expect(local['x-amz-content-sha256']).toBe('UNSIGNED-PAYLOAD');
-  });
-
-  it('sends a stream past 32 MB as multipart parts, whole and in order', async () => {
-    const big = Array.from({ length: 9 }, (_, i) => Buffer.alloc(4 * 1024 * 1024, i + 1));
-    expect(big.length * big[0]!.length).toBeGreaterThan(SINGLE_PUT_BYTES);
-    await objects.uploadStream('put/big', Readable.from(big));
-    expect((await objects.getBytes('put/big')).equals(Buffer.concat(big))).toBe(true);
   });
 });

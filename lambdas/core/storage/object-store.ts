@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { StorageError } from '../errors.ts';
-import { putStreamed, readUpTo } from './streamed-put.ts';
+import { type PutParams, putStreamed, readUpTo } from './streamed-put.ts';
 
 /** The largest object sent in one PUT, and the part size of larger ones. */
 export const SINGLE_PUT_BYTES = 32 * 1024 * 1024;
@@ -82,19 +82,20 @@ export class ObjectStore {
     contentType = 'application/octet-stream',
   ): Promise<void> {
     const params = { Bucket: this.bucket, Key: key, ContentType: contentType };
-    if (Buffer.isBuffer(body) && body.length <= SINGLE_PUT_BYTES) {
+    if (Buffer.isBuffer(body)) {
+      if (body.length > SINGLE_PUT_BYTES) return this.uploadParts(params, body);
       await this.s3.send(new PutObjectCommand({ ...params, Body: body }));
       return;
     }
-    let whole: Readable | Buffer = body;
-    if (!Buffer.isBuffer(body)) {
-      const head = await readUpTo(body, SINGLE_PUT_BYTES);
-      if (!head.rest) return putStreamed(this.s3, params, head.bytes, () => Readable.from(head.chunks));
-      whole = Readable.from(head.rest);
-    }
+    const head = await readUpTo(body, SINGLE_PUT_BYTES);
+    if (!head.rest) return putStreamed(this.s3, params, head.bytes, () => Readable.from(head.chunks));
+    return this.uploadParts(params, Readable.from(head.rest));
+  }
+
+  private async uploadParts(params: PutParams, body: Readable | Buffer): Promise<void> {
     await new Upload({
       client: this.s3,
-      params: { ...params, Body: whole },
+      params: { ...params, Body: body },
       queueSize: 4,
       partSize: SINGLE_PUT_BYTES,
     }).done();

@@ -3,6 +3,13 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { isServerError, isThrottlingError, isTransientError } from '@smithy/core/retry';
 import type { RetryErrorType, RetryStrategyV2 } from '@smithy/types';
 
+/** Where an upload goes, and what it is. */
+export interface PutParams {
+  Bucket: string;
+  Key: string;
+  ContentType: string;
+}
+
 /**
  * One PUT whose body is streamed, never gathered into one buffer: a 27 MB snapshot archive
  * concatenated for a Buffer body cost ~80 ms of main-thread time here (fresh pages, faulted in),
@@ -15,7 +22,7 @@ import type { RetryErrorType, RetryStrategyV2 } from '@smithy/types';
  */
 export async function putStreamed(
   s3: S3Client,
-  params: { Bucket: string; Key: string; ContentType: string },
+  params: PutParams,
   length: number,
   open: () => Readable,
 ): Promise<void> {
@@ -79,8 +86,12 @@ export async function readUpTo(
     bytes += next.value.length;
   }
   async function* whole() {
-    yield* chunks;
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    try {
+      yield* chunks;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    } finally {
+      await iterator.return?.(); // stopped early (a failed upload): the source is destroyed too
+    }
   }
   return { chunks, bytes, rest: whole() };
 }
