@@ -114,12 +114,20 @@ export async function commitAndSettle(
 export { awaitPublication };
 
 /**
- * The longest pause between two looks at the pointer while waiting. A look is two small
- * consistent reads (pointer, build lease), so a waiter notices its publication within 50 ms
- * of the swap for ~40 reads a second; at 500 ms, 4 runs waited 0.2-0.4 s past their swap, and at
+ * The longest pause between two looks at the pointer while waiting: a waiter notices its
+ * publication within 50 ms of the swap. At 500 ms, 4 runs waited 0.2-0.4 s past their swap; at
  * 100 ms the last of 3 waiters still came ~75 ms after it in a 1.6 s fold of 4 runs.
  */
 export const WAIT_POLL_MAX_MS = 50;
+
+/**
+ * How often a waiter looks at the build lease after its first look. A builder never leaves an
+ * entry appended before it lets go of the lease unpublished (`settle`), so a waiter needs the
+ * lease only to take over from a builder that died or lapsed: a look a second is enough for that,
+ * and a look at the pointer alone is one read instead of two. Every look costs the builder CPU
+ * where waiters share its machine, and costs read capacity on AWS.
+ */
+export const LEASE_LOOK_MS = 1000;
 
 /**
  * Waits until the pointer passes entry `seq`, folding the log itself whenever the build lease is
@@ -130,6 +138,7 @@ async function awaitPublication(deps: PublishDeps, collection: string, seq: numb
   const started = deps.clock.now();
   const deadline = started + deps.config.publishWaitSeconds * 1000;
   let pause = 20;
+  let leaseLookedAt = Number.NEGATIVE_INFINITY;
   deps.onPhase?.('wait');
   for (;;) {
     const head = await deps.pointers.read(collection);
@@ -142,11 +151,15 @@ async function awaitPublication(deps: PublishDeps, collection: string, seq: numb
         outcome: await deps.applied.outcome(collection, seq),
       } satisfies Committed;
     }
-    const held = await deps.buildLease.tryHold(collection);
-    if (held) {
-      tracker.builds.push(await buildThenRelease(deps, held, collection));
-      pause = 20;
-      continue;
+    if (deps.clock.now() - leaseLookedAt >= LEASE_LOOK_MS) {
+      leaseLookedAt = deps.clock.now();
+      const held = await deps.buildLease.tryHold(collection);
+      if (held) {
+        tracker.builds.push(await buildThenRelease(deps, held, collection));
+        pause = 20;
+        leaseLookedAt = Number.NEGATIVE_INFINITY; // unpublished after our own build: look again at once
+        continue;
+      }
     }
     if (deps.clock.now() >= deadline) {
       throw new PublicationPendingError(

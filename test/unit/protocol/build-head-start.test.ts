@@ -3,7 +3,12 @@ import type { LogEntry } from '../../../lambdas/core/protocol/commit-log.ts';
 import { PREFETCH_BUDGET_BYTES, withinPrefetchBudget } from '../../../lambdas/core/protocol/fold.ts';
 import { prepareWorkspace } from '../../../lambdas/core/protocol/prepared-workspace.ts';
 import { buildUnderLease } from '../../../lambdas/core/protocol/publication.ts';
-import { awaitPublication, publish, WAIT_POLL_MAX_MS } from '../../../lambdas/core/protocol/publish.ts';
+import {
+  awaitPublication,
+  LEASE_LOOK_MS,
+  publish,
+  WAIT_POLL_MAX_MS,
+} from '../../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../../lambdas/core/records/changes.ts';
 import { ManualClock } from '../../helpers/memory/clocks.ts';
 import { heldForever, liveIds, type MemoryWorld, memoryWorld } from '../../helpers/memory/memory-runtime.ts';
@@ -123,5 +128,48 @@ describe("a build's head start", () => {
     await waiting;
     expect(doneAt! - swappedAt).toBeLessThanOrEqual(WAIT_POLL_MAX_MS + 1); // +1: time moves in 1 ms steps
     await builder.release();
+  });
+
+  it('a waiter reads the pointer alone between looks at the lease, once a second, and still takes over a dead builder', async () => {
+    const clock = new ManualClock();
+    const world = memoryWorld({ clock });
+    const deps = world.deps();
+    const { seq } = (
+      await deps.log.append(
+        'words',
+        {
+          changeSet: await deps.changeSets.writeOps('words', 'mine', makeUpserts('m', 1, DIM), DIM),
+          label: 'mine',
+          runId: 'mine',
+        },
+        0,
+      )
+    ).entry;
+    // A builder that took the lease and died: no heartbeat renews it, so it lapses after one lease.
+    expect(await deps.buildLease.tryAcquire('words')).not.toBeNull();
+    const looks = { pointer: 0, lease: 0 };
+    const read = deps.pointers.read.bind(deps.pointers);
+    deps.pointers.read = (collection) => {
+      looks.pointer++;
+      return read(collection);
+    };
+    const tryHold = deps.buildLease.tryHold.bind(deps.buildLease);
+    deps.buildLease.tryHold = (collection) => {
+      looks.lease++;
+      return tryHold(collection);
+    };
+    let done = false;
+    const waiting = awaitPublication(deps, 'words', seq).then(() => {
+      done = true;
+    });
+    const leaseMs = 60_000; // memoryWorld's build lease
+    await clock.advance(leaseMs - 1000, 5);
+    expect(done).toBe(false);
+    expect(looks.lease).toBeLessThanOrEqual(Math.ceil((leaseMs - 1000) / LEASE_LOOK_MS) + 1);
+    expect(looks.pointer).toBeGreaterThan(((leaseMs - 1000) / WAIT_POLL_MAX_MS) * 0.9);
+    await clock.advance(1000 + 2 * LEASE_LOOK_MS, 5);
+    await waiting;
+    expect(done).toBe(true);
+    expect(await live(world)).toEqual(['m-00000']);
   });
 });
