@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withPublishedCollection } from '../../lambdas/core/chroma/published-snapshot.ts';
 import { BadInputError } from '../../lambdas/core/errors.ts';
 import { advancedPointer } from '../../lambdas/core/protocol/pointer.ts';
-import { idsKeyOf, isSnapshotArchive } from '../../lambdas/core/protocol/ports.ts';
+import { idsKeyOf, isSnapshotArchive, snapshotStem } from '../../lambdas/core/protocol/ports.ts';
 import { publish } from '../../lambdas/core/protocol/publish.ts';
 import { opsChange } from '../../lambdas/core/records/changes.ts';
 import { publishDeps } from '../../lambdas/core/runtime.ts';
@@ -56,7 +57,7 @@ describe('publish protocol', () => {
     expect(pointer.history.map((entry) => entry.version)).toEqual([2, 1]);
   });
 
-  it("a builder's last upload becomes the cache's copy of that version: the next build copies it, no download", async () => {
+  it("a builder moves its base out of the cache, and its last upload becomes the cache's copy: the next build downloads nothing", async () => {
     const rt = stack.runtime();
     const collection = uniqueCollection('words');
     await publish(publishDeps(rt), collection, opsChange('cached-1', makeUpserts('a', 30, DIM, 1)));
@@ -67,17 +68,24 @@ describe('publish protocol', () => {
       if (isSnapshotArchive(key)) downloads.push(key);
       return getStream(key);
     };
+    const cached = join(rt.snapshots.cacheDir, snapshotStem(pointer.snapshotKey!));
     const workspace = await rt.builder.open(pointer);
     try {
       expect(workspace.cacheHit).toBe(true);
+      expect(existsSync(cached)).toBe(false); // moved, not copied
       expect(await (await workspace.target()).count()).toBe(30);
     } finally {
       await workspace.close();
     }
+    // Closed without an upload, the moved copy is gone: the next build downloads its base once.
+    expect(existsSync(cached)).toBe(false);
+    await publish(publishDeps(rt), collection, opsChange('cached-2', makeUpserts('b', 3, DIM, 2)));
+    expect(downloads).toEqual([pointer.snapshotKey]);
+    downloads.length = 0;
     const next = await publish(
       publishDeps(rt),
       collection,
-      opsChange('cached-2', makeUpserts('b', 5, DIM, 2)),
+      opsChange('cached-3', makeUpserts('c', 2, DIM, 3)),
     );
     expect(next).toMatchObject({ status: 'published', recordCount: 35 });
     expect(downloads).toEqual([]);

@@ -1,3 +1,4 @@
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,5 +105,48 @@ describe('snapshot archives', () => {
     const store = new SnapshotStore(objects, join(root, 'cache-a'));
     await expect(store.upload(source, snapshotKey('words', 1, 'run-1'))).rejects.toThrow(/AccessDenied/);
     expect(stored.size).toBe(0);
+  });
+
+  describe("a builder's checkout", () => {
+    const pointerOf = (key: string) =>
+      ({ collection: 'words', snapshotKey: key }) as unknown as Parameters<SnapshotStore['checkout']>[0];
+    async function cachedVersion(cacheDir: string) {
+      const { objects } = memoryObjects();
+      const key = snapshotKey('words', 1, 'run-1');
+      const store = new SnapshotStore(objects, cacheDir);
+      await store.upload(source, key);
+      const { path } = await store.materialize(key);
+      return { store, key, cached: path };
+    }
+
+    it('moves the cached copy on one file system (a reader that comes after downloads it)', async () => {
+      const { store, key, cached } = await cachedVersion(join(root, 'cache'));
+      const work = await store.checkout(pointerOf(key), join(root, 'work'), { take: true });
+      expect(work.cacheHit).toBe(true);
+      expect(await unpackedFiles(work.path)).toEqual({ sqlite: 'rows', hnsw: 4 * 1024 * 1024 });
+      expect(existsSync(cached)).toBe(false);
+      const reader = await store.checkout(pointerOf(key), join(root, 'work'));
+      expect(reader.cacheHit).toBe(false);
+      expect(existsSync(cached)).toBe(true);
+    });
+
+    // tmpfs where this machine has one beside the temp dir's file system (Linux)
+    const otherFileSystem =
+      existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(tmpdir()).dev ? '/dev/shm' : null;
+    it.skipIf(otherFileSystem === null)(
+      'copies it when the cache is on another file system, and leaves the cache as it was',
+      async () => {
+        const shm = await mkdtemp(join(otherFileSystem!, 'embedflow-cache-'));
+        try {
+          const { store, key, cached } = await cachedVersion(shm);
+          const work = await store.checkout(pointerOf(key), join(root, 'work'), { take: true });
+          expect(work.cacheHit).toBe(true);
+          expect(await unpackedFiles(work.path)).toEqual({ sqlite: 'rows', hnsw: 4 * 1024 * 1024 });
+          expect(await unpackedFiles(cached)).toEqual({ sqlite: 'rows', hnsw: 4 * 1024 * 1024 });
+        } finally {
+          await rm(shm, { recursive: true, force: true });
+        }
+      },
+    );
   });
 });

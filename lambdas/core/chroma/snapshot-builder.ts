@@ -9,11 +9,13 @@ import { type ChromaServer, startChroma } from './chroma-server.ts';
 import { chromaTarget, openCollection } from './chroma-target.ts';
 
 /**
- * Workspaces on Chroma: the base snapshot copied into a private directory (from the cache, a
- * download on a miss) with its own Chroma server on loopback. An upload stops the server (Chroma
- * must not be writing while its directory is packed), packs and uploads; the next fold starts the
- * server again on the same directory, so folding more entries never downloads anything again.
- * Closed after an upload, the directory becomes the cache's copy of the version it was uploaded as.
+ * Workspaces on Chroma: the base snapshot moved out of the cache into a private directory (a
+ * download on a miss; a copy where the cache is on another file system), with its own Chroma
+ * server on loopback. An upload stops the server (Chroma must not be writing while its directory
+ * is packed), packs and uploads; the next fold starts the server again on the same directory, so
+ * folding more entries never downloads anything again. Closed after an upload, the directory
+ * becomes the cache's copy of the version it was uploaded as; closed without one (a failed
+ * build), it is removed, and the next build downloads its base.
  */
 export class ChromaSnapshotBuilder implements SnapshotBuilder {
   constructor(
@@ -22,7 +24,7 @@ export class ChromaSnapshotBuilder implements SnapshotBuilder {
   ) {}
 
   async open(base: Pointer): Promise<Workspace> {
-    const work = await this.snapshots.checkout(base, this.workDir);
+    const work = await this.snapshots.checkout(base, this.workDir, { take: true });
     const snapshots = this.snapshots;
     let server: ChromaServer | undefined;
     let target: RecordTarget | undefined;

@@ -21,8 +21,8 @@ import type { ObjectStore } from './object-store.ts';
  * Snapshots are Chroma persist directories packed as tar and compressed with zstd (`.tar.zst`) at
  * immutable versioned keys; plain `.tar` snapshots written before compression read as they are.
  * Reads go through a cache directory keyed by version (EFS in AWS, a directory locally): a hit
- * skips the download, and a cached version is never modified, only copied into a private working
- * directory.
+ * skips the download, and a cached version is never modified: a reader copies it into a private
+ * working directory, a builder moves it there (and its result comes back as the next version's).
  */
 export const SNAPSHOT_PREFIX = 'snapshots/';
 
@@ -89,8 +89,15 @@ export class SnapshotStore implements SnapshotObjects {
    * A private, writable copy of the pointer's snapshot (an empty directory for version 0). If the
    * cached copy is evicted while we copy it, the copy fails (eviction renames the directory away
    * in one step, so a copy is never silently partial) and we download the version once more.
+   * `take`: a builder's checkout moves the cached copy instead of copying it (one rename), since
+   * what it builds is adopted back as the next version's copy; a reader that finds it gone
+   * downloads. Copied as before when the cache is on another file system (EFS in AWS).
    */
-  async checkout(pointer: Pointer, workRoot: string): Promise<{ path: string; cacheHit: boolean }> {
+  async checkout(
+    pointer: Pointer,
+    workRoot: string,
+    { take = false } = {},
+  ): Promise<{ path: string; cacheHit: boolean }> {
     const path = join(workRoot, `work-${pointer.collection}-${randomUUID()}`);
     if (!pointer.snapshotKey) {
       await mkdir(path, { recursive: true });
@@ -99,7 +106,8 @@ export class SnapshotStore implements SnapshotObjects {
     for (let attempt = 0; ; attempt++) {
       const cached = await this.materialize(pointer.snapshotKey);
       try {
-        await cp(cached.path, path, { recursive: true, errorOnExist: true, force: false });
+        if (!(take && (await movedAway(cached.path, path))))
+          await cp(cached.path, path, { recursive: true, errorOnExist: true, force: false });
         return { path, cacheHit: cached.cacheHit };
       } catch (error) {
         await rm(path, { recursive: true, force: true });
@@ -229,6 +237,18 @@ export class SnapshotStore implements SnapshotObjects {
 
   async listKeys(collection: string): Promise<string[]> {
     return this.objects.listKeys(`${SNAPSHOT_PREFIX}${collection}/`);
+  }
+}
+
+/** Renames `from` to `to`: false when they are on different file systems (then copy instead). */
+async function movedAway(from: string, to: string): Promise<boolean> {
+  await mkdir(dirname(to), { recursive: true });
+  try {
+    await rename(from, to);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EXDEV') return false;
+    throw error; // ENOENT: taken or evicted meanwhile, and the caller downloads it again
   }
 }
 
