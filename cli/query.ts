@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { cp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { Collection, Where } from 'chromadb';
 import { startChroma } from '../lambdas/core/chroma/chroma-server.ts';
 import { openCollection } from '../lambdas/core/chroma/chroma-target.ts';
@@ -93,9 +91,7 @@ export async function querySnapshot(rt: Runtime, options: QueryOptions): Promise
     );
   }
 
-  const cached = await rt.snapshots.materialize(pointer.snapshotKey);
-  const work = join(rt.workDir, `query-${randomUUID()}`);
-  await cp(cached.path, work, { recursive: true });
+  const { path: work } = await rt.snapshots.checkout(pointer, rt.workDir);
   const server = await startChroma(work);
   try {
     const collection = await openCollection(server, options.collection);

@@ -111,9 +111,7 @@ export async function rollbackSnapshot(rt: Runtime, collection: string, to: numb
 }
 
 async function readAll(rt: Runtime, key: string, collection: string): Promise<Map<string, RecordOp>> {
-  const cached = await rt.snapshots.materialize(key);
-  const work = resolve(rt.workDir, `read-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-  await cp(cached.path, work, { recursive: true });
+  const { path: work } = await rt.snapshots.checkout({ collection, snapshotKey: key }, rt.workDir);
   const server = await startChroma(work);
   try {
     const opened = await openCollection(server, collection);

@@ -94,7 +94,7 @@ export class SnapshotStore implements SnapshotObjects {
    * downloads. Copied as before when the cache is on another file system (EFS in AWS).
    */
   async checkout(
-    pointer: Pointer,
+    pointer: Pick<Pointer, 'collection' | 'snapshotKey'>,
     workRoot: string,
     { take = false } = {},
   ): Promise<{ path: string; cacheHit: boolean }> {
