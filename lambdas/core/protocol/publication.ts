@@ -115,7 +115,12 @@ export async function buildUnderLease(
           void deps.changeSets.prefetch(fetching);
           workspace = ahead ? await ahead.workspace : await deps.builder.open(base);
           // Opening the snapshot takes a while: what was committed meanwhile goes into this build too.
-          entries = await deps.log.pending(collection, Math.max(base.publishedSeq, copySeq));
+          entries = await untilCommitsPause(
+            deps,
+            collection,
+            Math.max(base.publishedSeq, copySeq),
+            entries.length,
+          );
         }
         const target = await workspace.target();
         countBefore = await target.count();
@@ -185,6 +190,35 @@ export async function buildUnderLease(
     report.leaseMs = deps.clock.now() - started;
   }
   return report;
+}
+
+/**
+ * Group commit: when entries were appended while the copy opened (`seenBefore` were pending
+ * before it) and the newest is younger than COMMITS_PAUSE_MS, commits are still arriving
+ * (publishers that started together, committing beside this builder's server start), so the
+ * first fold waits for a pause in them, up to GROUP_COMMIT_MAX_MS: an entry that misses the fold
+ * costs a second one (a server restart, its insert and a whole upload). Ages are measured against
+ * the committers' clocks: a skewed clock costs at most the bound, never an entry.
+ */
+export const COMMITS_PAUSE_MS = 75;
+export const GROUP_COMMIT_MAX_MS = 300;
+
+async function untilCommitsPause(
+  deps: PublicationDeps,
+  collection: string,
+  afterSeq: number,
+  seenBefore: number,
+): Promise<LogEntry[]> {
+  const until = deps.clock.now() + GROUP_COMMIT_MAX_MS;
+  for (let seen = seenBefore; ; ) {
+    const entries = await deps.log.pending(collection, afterSeq);
+    if (entries.length <= seen) return entries;
+    seen = entries.length;
+    const newest = Math.max(...entries.map((entry) => entry.committedAt));
+    const quietFor = deps.clock.now() - newest;
+    if (quietFor >= COMMITS_PAUSE_MS || deps.clock.now() >= until) return entries;
+    await deps.clock.sleep(Math.min(COMMITS_PAUSE_MS - Math.max(quietFor, 0), until - deps.clock.now()));
+  }
 }
 
 async function foldOnto(

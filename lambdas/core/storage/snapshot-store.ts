@@ -122,7 +122,7 @@ export class SnapshotStore implements SnapshotObjects {
 
   /**
    * Takes `dir`, whose content is exactly what was just packed and uploaded to `key`, as the
-   * cache's unpacked copy of `key`: the next build on that version copies it instead of
+   * cache's unpacked copy of `key`: the next build on that version starts from it instead of
    * downloading it. Moved in one rename (readers never see half); if the cache already holds the
    * version, or the cache is on another file system, `dir` is simply removed.
    */

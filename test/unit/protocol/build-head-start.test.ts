@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { LogEntry } from '../../../lambdas/core/protocol/commit-log.ts';
 import { PREFETCH_BUDGET_BYTES, withinPrefetchBudget } from '../../../lambdas/core/protocol/fold.ts';
 import { prepareWorkspace } from '../../../lambdas/core/protocol/prepared-workspace.ts';
-import { buildUnderLease } from '../../../lambdas/core/protocol/publication.ts';
+import {
+  buildUnderLease,
+  COMMITS_PAUSE_MS,
+  GROUP_COMMIT_MAX_MS,
+} from '../../../lambdas/core/protocol/publication.ts';
 import {
   awaitPublication,
   LEASE_LOOK_MS,
@@ -171,5 +175,76 @@ describe("a build's head start", () => {
     await waiting;
     expect(done).toBe(true);
     expect(await live(world)).toEqual(['m-00000']);
+  });
+});
+
+describe('group commit', () => {
+  const append = async (deps: ReturnType<MemoryWorld['deps']>, name: string) =>
+    deps.log.append(
+      'words',
+      {
+        changeSet: await deps.changeSets.writeOps('words', name, makeUpserts(name, 1, DIM), DIM),
+        label: name,
+        runId: name,
+      },
+      0,
+    );
+
+  async function buildWhileCommitsArrive(every: number, commits: number) {
+    const clock = new ManualClock();
+    const world = memoryWorld({ clock });
+    const deps = world.deps();
+    await append(deps, 'a');
+    const open = world.builder.open.bind(world.builder);
+    let arriving: Promise<void> | undefined;
+    world.builder.open = async (base) => {
+      const opened = await open(base);
+      await append(deps, 'b'); // committed while the copy opened
+      arriving = (async () => {
+        for (let index = 0; index < commits; index++) {
+          await clock.sleep(every);
+          await append(deps, `c${index}`);
+        }
+      })();
+      return opened;
+    };
+    const folded: number[] = []; // entries of each fold, as it starts
+    const building = buildUnderLease(
+      {
+        ...deps,
+        onPhase: (phase, detail) => {
+          if (phase === 'build' && detail?.applied === 0) folded.push(detail.entries!);
+        },
+      },
+      always,
+      'words',
+    );
+    await clock.advance(GROUP_COMMIT_MAX_MS + commits * every + 100, 1);
+    await arriving;
+    return { report: await building, folded };
+  }
+
+  it('the first fold waits for a pause in arriving commits, so they share one snapshot', async () => {
+    const { report, folded } = await buildWhileCommitsArrive(30, 3);
+    expect(report).toMatchObject({ folds: 1, entries: 5 });
+    expect(folded).toEqual([5]);
+  });
+
+  it('commits that never pause hold the first fold back by GROUP_COMMIT_MAX_MS at most', async () => {
+    const { report, folded } = await buildWhileCommitsArrive(20, 40);
+    expect(report.folds).toBeGreaterThan(1);
+    // the first fold took what had arrived within the bound: a and b, and one commit per 20 ms
+    expect(folded[0]).toBeLessThanOrEqual(2 + GROUP_COMMIT_MAX_MS / 20 + 1);
+    expect(folded[0]).toBeGreaterThan(2);
+  });
+
+  it('a fold whose log did not grow while the copy opened does not wait', async () => {
+    const clock = new ManualClock();
+    const world = memoryWorld({ clock });
+    const deps = world.deps();
+    await append(deps, 'only');
+    // time never moves: a wait would hang this test
+    expect(await buildUnderLease(deps, always, 'words')).toMatchObject({ folds: 1, entries: 1 });
+    expect(COMMITS_PAUSE_MS).toBeLessThan(GROUP_COMMIT_MAX_MS);
   });
 });
