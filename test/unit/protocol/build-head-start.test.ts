@@ -25,6 +25,17 @@ import { makeUpserts } from '../../helpers/records.ts';
 const DIM = 4;
 const live = (world: MemoryWorld) => liveIds(world, 'words');
 const always = heldForever('words');
+/** Appends a run's entry of one record, as its commit would. */
+const append = async (deps: ReturnType<MemoryWorld['deps']>, name: string) =>
+  deps.log.append(
+    'words',
+    {
+      changeSet: await deps.changeSets.writeOps('words', name, makeUpserts(name, 1, DIM), DIM),
+      label: name,
+      runId: name,
+    },
+    0,
+  );
 
 describe("a build's head start", () => {
   it('a publisher that wins the build lease opens its copy while committing and builds on it', async () => {
@@ -108,17 +119,7 @@ describe("a build's head start", () => {
     const clock = new ManualClock();
     const world = memoryWorld({ clock });
     const deps = world.deps();
-    const { seq } = (
-      await deps.log.append(
-        'words',
-        {
-          changeSet: await deps.changeSets.writeOps('words', 'late', makeUpserts('l', 1, DIM), DIM),
-          label: 'late',
-          runId: 'late',
-        },
-        0,
-      )
-    ).entry;
+    const { seq } = (await append(deps, 'late')).entry;
     const builder = (await deps.buildLease.tryHold('words'))!; // someone else is building
     let doneAt: number | undefined;
     const waiting = awaitPublication(deps, 'words', seq).then(() => {
@@ -138,17 +139,7 @@ describe("a build's head start", () => {
     const clock = new ManualClock();
     const world = memoryWorld({ clock });
     const deps = world.deps();
-    const { seq } = (
-      await deps.log.append(
-        'words',
-        {
-          changeSet: await deps.changeSets.writeOps('words', 'mine', makeUpserts('m', 1, DIM), DIM),
-          label: 'mine',
-          runId: 'mine',
-        },
-        0,
-      )
-    ).entry;
+    const { seq } = (await append(deps, 'mine')).entry;
     // A builder that took the lease and died: no heartbeat renews it, so it lapses after one lease.
     expect(await deps.buildLease.tryAcquire('words')).not.toBeNull();
     const looks = { pointer: 0, lease: 0 };
@@ -174,22 +165,11 @@ describe("a build's head start", () => {
     await clock.advance(1000 + 2 * LEASE_LOOK_MS, 5);
     await waiting;
     expect(done).toBe(true);
-    expect(await live(world)).toEqual(['m-00000']);
+    expect(await live(world)).toEqual(['mine-00000']);
   });
 });
 
 describe('group commit', () => {
-  const append = async (deps: ReturnType<MemoryWorld['deps']>, name: string) =>
-    deps.log.append(
-      'words',
-      {
-        changeSet: await deps.changeSets.writeOps('words', name, makeUpserts(name, 1, DIM), DIM),
-        label: name,
-        runId: name,
-      },
-      0,
-    );
-
   async function buildWhileCommitsArrive(every: number, commits: number) {
     const clock = new ManualClock();
     const world = memoryWorld({ clock });
