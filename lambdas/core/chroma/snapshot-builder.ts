@@ -15,7 +15,8 @@ import { chromaTarget, openCollection } from './chroma-target.ts';
  * is packed), packs and uploads; the next fold starts the server again on the same directory, so
  * folding more entries never downloads anything again. Closed after an upload, the directory
  * becomes the cache's copy of the version it was uploaded as; closed without one (a failed
- * build), it is removed, and the next build downloads its base.
+ * build, a fold that changed nothing, a copy prepared ahead and not used), it is removed (its
+ * server may have written to it), and the next build downloads its base.
  */
 export class ChromaSnapshotBuilder implements SnapshotBuilder {
   constructor(
